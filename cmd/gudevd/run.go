@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// env is everything a subcommand may use from its process, so tests can run
+// subcommands in-process with their own streams.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	getenv func(string) string
+}
+
+func newEnv() *env {
+	return &env{
+		stdin:  os.Stdin,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		getenv: os.Getenv,
+	}
+}
+
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, e *env, args []string) error
+}
+
+// commands lists every subcommand; the order is the order of `gudevd help`.
+var commands = []command{
+	{"resolve", "resolve MODALIAS... | -   print the modules a MODALIAS loads", cmdResolve},
+}
+
+// errUsage makes run exit 2 without printing anything more: the flag
+// package has already explained.
+var errUsage = errors.New("usage")
+
+// run dispatches on the subcommand, or on the name the binary was called by
+// (the kernel's usermode helper calls it as modprobe), and turns the result
+// into an exit status.
+func run(ctx context.Context, args []string, e *env) int {
+	name := filepath.Base(args[0])
+	rest := args[1:]
+	if name != "modprobe" {
+		if len(rest) == 0 {
+			usage(e.stderr)
+			return 2
+		}
+		name, rest = rest[0], rest[1:]
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, e, rest)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		default:
+			fmt.Fprintf(e.stderr, "gudevd %s: %v\n", name, err)
+			return 1
+		}
+	}
+	if name == "help" || name == "-h" || name == "--help" {
+		usage(e.stdout)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "gudevd: unknown command %q\n", name)
+	usage(e.stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("usage: gudevd COMMAND [ARGS]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %s\n", c.usage)
+	}
+	io.WriteString(w, b.String())
+}
