@@ -1,13 +1,14 @@
 module github.com/gudevd/gudevd
 
-go 1.26
+go 1.26.0
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/mdlayher/socket v0.8.0 // indirect
-	github.com/ulikunitz/xz v0.5.17 // indirect
-	golang.org/x/net v0.61.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	github.com/klauspost/compress v1.20.3
+	github.com/mdlayher/socket v0.8.0
+	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/sync v0.24.0
+	golang.org/x/sys v0.49.0
 )
+
+require golang.org/x/net v0.61.0 // indirect
