@@ -6,6 +6,7 @@ package uevent
 // (devpaths and properties from guest sysfs) and cut to what each case needs.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -384,7 +385,9 @@ func guestFiles(t *testing.T, pattern string) []string {
 }
 
 // TestGoldenKernel parses every datagram the guest kernel sent and encodes it
-// back: the kernel format has exactly one encoding, so the bytes must match.
+// back: the kernel format has one encoding, so the bytes must match, except
+// that a value's trailing newline is dropped as udev drops it (6.1 ends the
+// cpu MODALIAS with one).
 func TestGoldenKernel(t *testing.T) {
 	for _, f := range guestFiles(t, "kernel-*.bin") {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -400,11 +403,23 @@ func TestGoldenKernel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("MarshalKernel: %v", err)
 			}
-			if diff := cmp.Diff(in, out); diff != "" {
+			if diff := cmp.Diff(dropNewlines(in), out); diff != "" {
 				t.Errorf("re-encoding differs (-captured +ours):\n%s", diff)
 			}
 		})
 	}
+}
+
+// dropNewlines cuts every NUL-terminated string of b at its first newline.
+func dropNewlines(b []byte) []byte {
+	var out []byte
+	for _, s := range bytes.SplitAfter(b, []byte{0}) {
+		if i := bytes.IndexAny(s, "\r\n"); i >= 0 {
+			s = append(s[:i:i], 0)
+		}
+		out = append(out, s...)
+	}
+	return out
 }
 
 // TestGoldenLibudev parses every datagram systemd-udevd broadcast in the
