@@ -40,7 +40,16 @@ type command struct {
 
 // commands lists every subcommand; the order is the order of `gudevd help`.
 var commands = []command{
-	{"resolve", "resolve MODALIAS... | -   print the modules a MODALIAS loads", cmdResolve},
+	{"daemon", "daemon [--coldplug[=trigger|scan]] [--modules-dir DIR] [--children-max N] [--event-timeout DUR]", cmdDaemon},
+	{"settle", "settle [--timeout DUR]          wait until every event and module load is handled", cmdSettle},
+	{"trigger", "trigger [--action A] [--subsystem-match S]...   ask the kernel to re-send uevents", cmdTrigger},
+	{"monitor", "monitor [--kernel] [--property]  print uevents as they arrive", cmdMonitor},
+	{"stats", "stats [--json]                   print the daemon's counters", cmdStats},
+	{"load", "load MODULE...                   load modules through the daemon", cmdLoad},
+	{"control", "control --exit|--reload|--log-level L", cmdControl},
+	{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
+	{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
+	{"worker", "worker                           (internal) a module-load worker", cmdWorker},
 }
 
 // errUsage makes run exit 2 without printing anything more: the flag
@@ -72,6 +81,8 @@ func run(ctx context.Context, args []string, e *env) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.Is(err, errQuietFailure):
+			return 1
 		default:
 			fmt.Fprintf(e.stderr, "gudevd %s: %v\n", name, err)
 			return 1

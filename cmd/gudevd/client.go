@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// newFlags returns a flag set that reports to the command's stderr and
+// returns errors instead of exiting, so run() decides the exit status.
+func newFlags(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("gudevd "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags wraps flag errors so run() exits 2 for usage mistakes.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// cmdSettle waits until the daemon has handled every event the kernel has
+// sent so far and every module load it started. It retries the connection
+// until the deadline: a boot script starts the daemon in the background and
+// calls settle at once, before the control socket exists.
+func cmdSettle(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "settle")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up after `DUR`")
+	control := fs.String("control", defaultControl, "control socket `PATH`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	for {
+		_, err := call(ctx, *control, request{Op: "settle"})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errNoDaemon) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for the event queue to settle: timed out after %v", *timeout)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the daemon: timed out after %v: %w", *timeout, errNoDaemon)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cmdControl changes a running daemon: --exit stops it (an initramfs does this
+// before switch_root), --reload rereads the module index and configuration,
+// --log-level changes its verbosity.
+func cmdControl(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "control")
+	exit := fs.Bool("exit", false, "wait for running jobs, stop every worker and exit")
+	reload := fs.Bool("reload", false, "reread the module index and configuration")
+	level := fs.String("log-level", "", "set the log `LEVEL` (debug, info, warning, err)")
+	control := fs.String("control", defaultControl, "control socket `PATH`")
+	timeout := fs.Duration("timeout", 60*time.Second, "give up after `DUR`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var reqs []request
+	if *level != "" {
+		reqs = append(reqs, request{Op: "log-level", LogLevel: *level})
+	}
+	if *reload {
+		reqs = append(reqs, request{Op: "reload"})
+	}
+	if *exit {
+		reqs = append(reqs, request{Op: "exit"})
+	}
+	if len(reqs) == 0 {
+		fmt.Fprintln(e.stderr, "gudevd control: say --exit, --reload or --log-level")
+		return errUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	for _, r := range reqs {
+		if _, err := call(ctx, *control, r); err != nil {
+			return fmt.Errorf("send %s: %w", r.Op, err)
+		}
+	}
+	return nil
+}
+
+// cmdLoad loads modules through the running daemon, so an explicit load is
+// deduplicated with everything else; it also retries a module whose earlier
+// load failed.
+func cmdLoad(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "load")
+	control := fs.String("control", defaultControl, "control socket `PATH`")
+	timeout := fs.Duration("timeout", 180*time.Second, "give up after `DUR`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "usage: gudevd load MODULE...")
+		return errUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := call(ctx, *control, request{Op: "load", Modules: fs.Args()})
+	printResults(e.stdout, rep.Results)
+	return err
+}
+
+func printResults(w io.Writer, rs []loadResult) {
+	for _, r := range rs {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Module, r.Result, r.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\n", r.Module, r.Result)
+	}
+}
+
+// cmdStats prints the daemon's counters.
+func cmdStats(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "stats")
+	asJSON := fs.Bool("json", false, "print JSON")
+	control := fs.String("control", defaultControl, "control socket `PATH`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rep, err := call(ctx, *control, request{Op: "stats"})
+	if err != nil {
+		return err
+	}
+	if rep.Stats == nil {
+		return errors.New("read stats: the daemon sent none")
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep.Stats)
+	}
+	return rep.Stats.writeText(e.stdout)
+}
+
+// writeText prints the counters for a person: totals first, then per module.
+func (s *stats) writeText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, kv := range s.totals() {
+		fmt.Fprintf(tw, "%s\t%d\n", kv.name, kv.n)
+	}
+	for _, k := range sortedKeys(s.LoadSyscalls) {
+		fmt.Fprintf(tw, "load syscalls %s\t%d\n", k, s.LoadSyscalls[k])
+	}
+	if len(s.Modules) > 0 {
+		fmt.Fprintf(tw, "\nmodule\trequests\tsyscalls\tresult\tms\n")
+		for _, name := range sortedKeys(s.Modules) {
+			m := s.Modules[name]
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.1f\n", name, m.Requests, m.Syscalls, m.Result, m.Millis)
+		}
+	}
+	if len(s.Failed) > 0 {
+		fmt.Fprintf(tw, "\nfailed module\treason\n")
+		for _, name := range sortedKeys(s.Failed) {
+			fmt.Fprintf(tw, "%s\t%s\n", name, strings.ReplaceAll(s.Failed[name], "\n", " "))
+		}
+	}
+	return tw.Flush()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
