@@ -210,3 +210,57 @@ func (d *Deps) Lookup(name string) (modPath string, deps []string, ok bool) {
 
 // Len returns the number of modules with their own line.
 func (d *Deps) Len() int { return len(d.mods) }
+
+// Builtin is the set of modules built into the kernel, from modules.builtin.
+type Builtin map[string]bool
+
+// Has reports whether module name is built in.
+func (b Builtin) Has(name string) bool { return b[normalize(name)] }
+
+// LoadBuiltin reads modules.builtin from fsys, rooted at the modules
+// directory. A kernel without built-in modules may lack the file: that is an
+// empty set, not an error.
+func LoadBuiltin(fsys fs.FS) (Builtin, error) {
+	f, err := fsys.Open("modules.builtin")
+	if errors.Is(err, fs.ErrNotExist) {
+		return Builtin{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open modules.builtin: %w", err)
+	}
+	defer f.Close()
+	return ParseBuiltin(f, "modules.builtin")
+}
+
+// ParseBuiltin parses modules.builtin, one module path per line, read from
+// r; file names it in errors. Like ParseDeps it keeps the good lines and
+// joins a *SyntaxError per bad one.
+func ParseBuiltin(r io.Reader, file string) (Builtin, error) {
+	b := Builtin{}
+	var errs []error
+	br := bufio.NewReader(r)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			return nil, fmt.Errorf("read %s: %w", file, err)
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else if line = strings.TrimSpace(line); line == "" || line[0] == '#' {
+			continue
+		} else {
+			var name string
+			if name, msg = nameFromPath(line); msg == "" {
+				b[name] = true
+			}
+		}
+		if msg != "" {
+			errs = append(errs, &SyntaxError{File: file, Line: n, Msg: msg})
+		}
+	}
+	return b, errors.Join(errs...)
+}

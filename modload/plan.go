@@ -223,13 +223,13 @@ func (pl *planning) softdeps(name string) (pre, post []string) {
 
 func (pl *planning) lookupAll(names []string) []string {
 	var out []string
-	for _, n := range names {
-		n = normalize(n)
+	for _, raw := range names {
+		n := normalize(raw)
 		var found []string
 		if pl.known(n) {
 			found = []string{n}
 		} else if pl.p.resolve != nil {
-			for _, m := range pl.p.resolve(n) {
+			for _, m := range pl.p.resolve(raw) {
 				if m = normalize(m); pl.known(m) {
 					found = append(found, m)
 				}

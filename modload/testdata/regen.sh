@@ -7,8 +7,10 @@
 # depmod there, and records for a few real modules:
 #   - modules.dep: only the lines of modules that the cases below reach,
 #   - modules.builtin: a few built-in modules,
+#   - modules.dep.gz: the whole modules.dep,
 #   - show-depends.golden: what kmod's `modprobe --show-depends` prints for
-#     each case, which plan_test.go compares the planner's order against.
+#     each case, which plan_test.go compares the planner's order against,
+#   - show-depends-all.golden.gz: the same for every module, without softdeps.
 # modprobe.d/test.conf supplies options, a softdep and an install command;
 # plan_test.go mirrors it as a modalias.Config.
 set -eu
@@ -39,4 +41,15 @@ awk -F: -v cases="$cases" '
 	{ m = $1; sub(/.*\//, "", m); sub(/\..*/, "", m); gsub(/-/, "_", m) }
 	($1 in want) || (m in named)' "$tmp/paths" "$mods/modules.dep" > "$here/modules.dep"
 grep -E '/(unix|sd_mod|crc32c_generic|ext4)\.ko$' "$mods/modules.builtin" > "$here/modules.builtin" || true
+# Every module alone, without modules.softdep (whose aliases need
+# modules.alias; softdeps are covered by the cases above): the planner must
+# match modprobe's order for all of them.
+gzip -9n < "$mods/modules.dep" > "$here/modules.dep.gz"
+# -C names an empty directory so that the host's modprobe.d stays out.
+rm "$mods/modules.softdep"
+mkdir "$tmp/empty"
+sed 's/:.*//; s|.*/||; s/\..*//; s/-/_/g' "$mods/modules.dep" | sort -u | while read -r m; do
+	echo "== $m"
+	modprobe -C "$tmp/empty" -d "$tmp" -S "$ver" --show-depends "$m" | sed "s|$mods/||"
+done | gzip -9n > "$here/show-depends-all.golden.gz"
 echo "kernel $ver from $(basename "$deb")" > "$here/SOURCE"
