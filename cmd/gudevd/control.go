@@ -113,27 +113,33 @@ func (s *controlServer) serve(ctx context.Context) {
 
 func (s *controlServer) handle(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
-	uid, err := s.peerUID(c)
-	if err != nil || uid != 0 {
-		s.log.Warn("refuse control connection", "uid", uid, "err", err)
-		json.NewEncoder(c).Encode(reply{Error: errNotRoot.Error()})
-		return
-	}
+	// The request is read before the credentials are judged, so a refused
+	// client reads the refusal instead of a broken pipe.
 	var req request
 	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 1<<20))).Decode(&req); err != nil {
 		json.NewEncoder(c).Encode(reply{Error: fmt.Sprintf("decode request: %v", err)})
 		return
 	}
+	uid, err := s.peerUID(c)
+	if err != nil || uid != 0 {
+		s.log.Warn("refuse control connection", "uid", uid, "op", req.Op, "err", err)
+		json.NewEncoder(c).Encode(reply{Error: errNotRoot.Error()})
+		return
+	}
 	// A client that hangs up (settle --timeout, Ctrl-C) cancels its request.
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
 		var b [1]byte
 		c.Read(b[:])
 		cancel()
 	}()
 	rep := s.h.serveControl(rctx, req)
 	json.NewEncoder(c).Encode(rep)
+	c.SetReadDeadline(time.Now())
+	<-watched
 }
 
 // peerUID reads SO_PEERCRED, which the kernel fills at connect(2): the peer

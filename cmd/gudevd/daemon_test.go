@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	iofs "io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gudevd/gudevd/modalias"
+	"github.com/gudevd/gudevd/modload"
+	"github.com/gudevd/gudevd/uevent"
+	"golang.org/x/sys/unix"
+)
+
+// cpuAlias is a CPU modalias as the kernel builds it: on x86 every CPU has
+// the same one, so an N-CPU machine asks for the same modules N times.
+const cpuAlias = "cpu:type:x86,ven0000fam0006mod0055:feature:,0000,0001,0080,0081,0089"
+
+// testTree is a small module tree in depmod's formats.
+var testTree = fstest.MapFS{
+	"modules.alias": {Data: []byte(`# Aliases extracted from modules themselves.
+alias cpu:type:x86,ven*fam*mod*:feature:*0081* aesni_intel
+alias cpu:type:x86,ven*fam*mod*:feature:*0080* crc32c_intel
+alias cpu:type:x86,ven*fam*mod*:feature:*0089* broken_mod
+alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+alias virtio:d00000004v* virtio_rng
+`)},
+	"modules.dep": {Data: []byte(`kernel/arch/x86/crypto/aesni-intel.ko: kernel/crypto/crypto_simd.ko kernel/crypto/cryptd.ko
+kernel/crypto/crypto_simd.ko: kernel/crypto/cryptd.ko
+kernel/crypto/cryptd.ko:
+kernel/arch/x86/crypto/crc32c-intel.ko:
+kernel/drivers/broken/broken_mod.ko:
+kernel/drivers/net/ethernet/intel/e1000/e1000.ko:
+kernel/drivers/char/hw_random/virtio-rng.ko:
+`)},
+	"modules.builtin": {Data: []byte("kernel/drivers/virtio/virtio.ko\n")},
+}
+
+func testCatalog(t testing.TB) *catalog {
+	t.Helper()
+	idx, err := modalias.Load(modalias.Sources{Modules: testTree})
+	if err != nil {
+		t.Fatalf("load test index: %v", err)
+	}
+	deps, err := modload.LoadDeps(testTree)
+	if err != nil {
+		t.Fatalf("load test modules.dep: %v", err)
+	}
+	return (&catalog{index: idx, deps: deps}).withConfig(idx.Config())
+}
+
+// fakeKernel stands in for the worker pool: it "loads" a module by counting
+// a finit_module call, and fails broken_mod with ENODEV as a driver whose
+// hardware is absent does.
+type fakeKernel struct {
+	latency time.Duration
+
+	mu    sync.Mutex // guards calls
+	calls map[string]int
+}
+
+func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
+	s, err := modload.UnmarshalStep(job)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(k.latency)
+	k.mu.Lock()
+	if k.calls == nil {
+		k.calls = map[string]int{}
+	}
+	k.calls[s.Name]++
+	k.mu.Unlock()
+	r := modload.Result{Module: s.Name, Syscall: modload.SyscallFinit, Duration: k.latency}
+	if s.Name == "broken_mod" {
+		return modload.MarshalResult(r, &modload.ModuleError{Module: s.Name, Path: s.Path, Op: modload.SyscallFinit, Err: unix.ENODEV})
+	}
+	return modload.MarshalResult(r, nil)
+}
+
+func (k *fakeKernel) snapshot() map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make(map[string]int, len(k.calls))
+	for m, n := range k.calls {
+		out[m] = n
+	}
+	return out
+}
+
+// fakeSource is a uevent socket fed by the test.
+type fakeSource struct {
+	ch chan sourceItem
+
+	mu    sync.Mutex // guards stats
+	stats uevent.Stats
+}
+
+type sourceItem struct {
+	ev  *uevent.Event
+	err error
+}
+
+func newFakeSource() *fakeSource { return &fakeSource{ch: make(chan sourceItem, 16)} }
+
+func (s *fakeSource) Receive(ctx context.Context) (*uevent.Event, error) {
+	select {
+	case it := <-s.ch:
+		s.mu.Lock()
+		s.stats.Received++
+		if it.err != nil {
+			s.stats.Overflows++
+		}
+		s.mu.Unlock()
+		return it.ev, it.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *fakeSource) Stats() uevent.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func kernelEvent(t testing.TB, seq uint64, action, devpath, subsystem string, props ...string) *uevent.Event {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s@%s\x00ACTION=%s\x00DEVPATH=%s\x00SUBSYSTEM=%s\x00SEQNUM=%d\x00", action, devpath, action, devpath, subsystem, seq)
+	for _, p := range props {
+		b.WriteString(p + "\x00")
+	}
+	ev, err := uevent.ParseKernel([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("build event: %v", err)
+	}
+	return ev
+}
+
+// testSysfs is a machine with two CPUs, an e1000 and a virtio-rng.
+const symlink = iofs.ModeSymlink | 0o777
+
+func testSysfs(seqnum uint64) fstest.MapFS {
+	fs := fstest.MapFS{
+		"kernel/uevent_seqnum": {Data: []byte(fmt.Sprintf("%d\n", seqnum))},
+		"bus/cpu":              {Mode: iofs.ModeDir | 0o755},
+		"bus/pci":              {Mode: iofs.ModeDir | 0o755},
+		"bus/virtio":           {Mode: iofs.ModeDir | 0o755},
+	}
+	dev := func(dir, subsystem, alias string) {
+		fs[dir+"/uevent"] = &fstest.MapFile{Data: []byte("MODALIAS=" + alias + "\n")}
+		fs[dir+"/modalias"] = &fstest.MapFile{Data: []byte(alias + "\n")}
+		up := strings.Repeat("../", strings.Count(dir, "/"))
+		fs[dir+"/subsystem"] = &fstest.MapFile{Mode: symlink, Data: []byte(up + "bus/" + subsystem)}
+	}
+	dev("devices/system/cpu/cpu0", "cpu", cpuAlias)
+	dev("devices/system/cpu/cpu1", "cpu", cpuAlias)
+	dev("devices/pci0000:00/0000:00:03.0", "pci", "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00")
+	dev("devices/pci0000:00/0000:00:04.0/virtio0", "virtio", "virtio:d00000004v00001AF4")
+	return fs
+}
+
+func newTestDaemon(t testing.TB, k *fakeKernel, src eventSource, sysfs fstest.MapFS) *daemon {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	d := &daemon{
+		log:         log,
+		level:       new(slog.LevelVar),
+		src:         src,
+		queue:       uevent.NewQueue(),
+		mods:        newModules(log, testCatalog(t), k, 4),
+		sysfs:       sysfs,
+		children:    8,
+		coldplugged: make(chan struct{}),
+		exitReq:     make(chan struct{}),
+		stopped:     make(chan struct{}),
+		reload:      func() error { return nil },
+	}
+	close(d.coldplugged)
+	return d
+}
+
+// TestDaemonOneLoadPerModule is the daemon's promise: 4096 CPUs' uevents
+// with the same MODALIAS, all at once, make one load per module.
+func TestDaemonOneLoadPerModule(t *testing.T) {
+	k := &fakeKernel{latency: time.Millisecond}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	const cpus = 4096
+	var wg sync.WaitGroup
+	for i := range cpus {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.handle(context.Background(), kernelEvent(t, uint64(i+1), "add", fmt.Sprintf("/devices/system/cpu/cpu%d", i), "cpu", "MODALIAS="+cpuAlias))
+		}()
+	}
+	wg.Wait()
+	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 1, "crc32c_intel": 1, "broken_mod": 1}
+	if diff := cmp.Diff(want, k.snapshot()); diff != "" {
+		t.Errorf("load syscalls per module (-want +got):\n%s", diff)
+	}
+	s := d.stats()
+	if s.ModaliasLookups != cpus {
+		t.Errorf("modalias lookups = %d, want %d", s.ModaliasLookups, cpus)
+	}
+	if got, want := s.LoadSyscalls, map[string]uint64{"ok": 4, "ENODEV": 1}; !cmp.Equal(got, want) {
+		t.Errorf("load syscalls by result = %v, want %v", got, want)
+	}
+	if s.JoinedInFlight+s.ServedFromDone != s.ModuleRequests-5 {
+		t.Errorf("requests %d = 5 started + %d joined + %d served: does not add up", s.ModuleRequests, s.JoinedInFlight, s.ServedFromDone)
+	}
+	if !strings.Contains(s.Failed["broken_mod"], "no such device") {
+		t.Errorf("failed[broken_mod] = %q, want the ENODEV reason", s.Failed["broken_mod"])
+	}
+}
+
+// TestDaemonRemovedModuleLoadsAgain: after the kernel reports a module's
+// removal, the next request loads it again instead of sharing a stale result.
+func TestDaemonRemovedModuleLoadsAgain(t *testing.T) {
+	k := &fakeKernel{}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	ctx := context.Background()
+	nic := kernelEvent(t, 1, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00")
+	d.handle(ctx, nic)
+	d.handle(ctx, nic)
+	d.handle(ctx, kernelEvent(t, 2, "remove", "/module/e1000", "module"))
+	d.handle(ctx, nic)
+	if got := k.snapshot()["e1000"]; got != 2 {
+		t.Errorf("e1000 loads = %d, want 2 (once, then again after its removal)", got)
+	}
+}
+
+// TestDaemonResyncAfterOverflow: when the receive buffer overflowed, the
+// lost events' modules are found by scanning sysfs, and settle does not wait
+// for events that will never arrive.
+func TestDaemonResyncAfterOverflow(t *testing.T) {
+	k := &fakeKernel{}
+	src := newFakeSource()
+	d := newTestDaemon(t, k, src, testSysfs(40))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.receive(ctx, &wg) }()
+	go func() { defer wg.Done(); d.dispatch(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	src.ch <- sourceItem{err: fmt.Errorf("receive uevent: %w", uevent.ErrOverflow)}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if err := d.settle(sctx); err != nil {
+		t.Fatalf("settle after overflow: %v", err)
+	}
+	got := k.snapshot()
+	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 1, "crc32c_intel": 1, "broken_mod": 1, "e1000": 1, "virtio_rng": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("loads after resync (-want +got):\n%s", diff)
+	}
+	if s := d.stats(); s.Overflows != 1 || s.Resyncs != 1 {
+		t.Errorf("overflows = %d, resyncs = %d, want 1 and 1", s.Overflows, s.Resyncs)
+	}
+}
+
+// TestDaemonSettleWaitsForEvents: settle returns only once the event with the
+// kernel's current SEQNUM has been received and handled.
+func TestDaemonSettleWaitsForEvents(t *testing.T) {
+	k := &fakeKernel{latency: 20 * time.Millisecond}
+	src := newFakeSource()
+	d := newTestDaemon(t, k, src, testSysfs(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.receive(ctx, &wg) }()
+	go func() { defer wg.Done(); d.dispatch(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	settled := make(chan error, 1)
+	go func() { settled <- d.settle(ctx) }()
+	select {
+	case err := <-settled:
+		t.Fatalf("settle returned %v before any event arrived", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	src.ch <- sourceItem{ev: kernelEvent(t, 1, "add", "/devices/system/cpu/cpu0", "cpu", "MODALIAS="+cpuAlias)}
+	src.ch <- sourceItem{ev: kernelEvent(t, 2, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00")}
+	select {
+	case err := <-settled:
+		if err != nil {
+			t.Fatalf("settle: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("settle did not return after every event was handled")
+	}
+	got := make([]string, 0)
+	for m := range k.snapshot() {
+		got = append(got, m)
+	}
+	sort.Strings(got)
+	want := []string{"aesni_intel", "broken_mod", "crc32c_intel", "cryptd", "crypto_simd", "e1000"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("modules loaded when settle returned (-want +got):\n%s", diff)
+	}
+}
