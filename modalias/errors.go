@@ -1,0 +1,45 @@
+package modalias
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// ErrCorrupt is matched (errors.Is) by every error about a malformed index
+// or configuration line. It also matches syscall.EINVAL, the errno libkmod
+// returns for the same inputs.
+var ErrCorrupt error = corruptError{}
+
+type corruptError struct{}
+
+func (corruptError) Error() string { return "corrupt index" }
+
+// Is makes errors.Is(ErrCorrupt, syscall.EINVAL) hold.
+func (corruptError) Is(target error) bool { return target == syscall.EINVAL }
+
+// FileError says which file, and which line of it (1-based; 0 when the
+// whole file is at fault), could not be used. A missing file wraps
+// fs.ErrNotExist; a malformed line wraps ErrCorrupt.
+type FileError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// corrupt returns a FileError for a malformed line.
+func corrupt(file string, line int, format string, args ...any) error {
+	return &FileError{File: file, Line: line, Err: fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrCorrupt)}
+}
+
+// isCorrupt reports whether err is about a malformed line.
+func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }

@@ -1,0 +1,236 @@
+package modalias
+
+import (
+	"slices"
+	"strings"
+)
+
+// patternSet answers "which of these index keys match this string" without
+// trying every key. The keys are kept sorted, which makes them an implicit
+// trie: the keys sharing their first d bytes form one contiguous run, and
+// the run of keys continuing with byte c is found by binary search. A
+// lookup walks that trie along the string, branching into '*', '?' and
+// bracket runs as the glob grammar says, so of ~26,000 modules.alias keys
+// only the few whose literal parts fit the string are ever looked at.
+//
+// Keys whose glob cannot be walked token by token (a bracket expression
+// that is unterminated or uses [:class:], [=c=] or [.c.], or a trailing
+// backslash) go to slow and are tried one by one with kmodMatch.
+type patternSet struct {
+	keys []string // sorted, unique, trie-safe
+	slow []string // everything else
+}
+
+// newPatternSet sorts and deduplicates keys (it reorders the slice) and
+// returns the set with, for each key of set.keys and set.slow in that
+// order, the index of that key in the original slice's first occurrence.
+func newPatternSet(keys []string) patternSet {
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var ps patternSet
+	n := 0
+	for _, k := range keys {
+		if trieSafe(k) {
+			keys[n] = k
+			n++
+		} else {
+			ps.slow = append(ps.slow, k)
+		}
+	}
+	ps.keys = keys[:n:n]
+	return ps
+}
+
+// trieSafe reports whether every bracket expression after the literal
+// prefix is terminated and plain, so that it is one token whose length
+// does not depend on the character it is matched against.
+func trieSafe(p string) bool {
+	for i := literalPrefixLen(p); i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			if i+1 == len(p) {
+				return false
+			}
+			i++
+		case '[':
+			n, ok := bracketLen(p, i)
+			if !ok {
+				return false
+			}
+			i += n - 1
+		}
+	}
+	return true
+}
+
+// bracketLen returns the length of the bracket expression starting at
+// p[i] == '[' when it is plain and terminated.
+func bracketLen(p string, i int) (int, bool) {
+	j := i + 1
+	if at(p, j) == '!' || at(p, j) == '^' {
+		j++
+	}
+	first := true
+	for {
+		c := at(p, j)
+		switch {
+		case c == 0:
+			return 0, false
+		case c == '[' && (at(p, j+1) == ':' || at(p, j+1) == '=' || at(p, j+1) == '.'):
+			return 0, false
+		case c == '\\':
+			if at(p, j+1) == 0 {
+				return 0, false
+			}
+			j += 2
+		case c == ']' && !first:
+			return j + 1 - i, true
+		default:
+			j++
+		}
+		first = false
+		// A range end may be an escaped ']' or a '-': skip it as a unit
+		// the way glibc reads it.
+		if at(p, j) == '-' && at(p, j+1) != ']' && at(p, j+1) != 0 {
+			j++
+			if at(p, j) == '\\' {
+				if at(p, j+1) == 0 {
+					return 0, false
+				}
+				j++
+			}
+			if at(p, j) == '[' && (at(p, j+1) == ':' || at(p, j+1) == '=' || at(p, j+1) == '.') {
+				return 0, false
+			}
+			j++
+		}
+	}
+}
+
+// matcher holds one lookup's scratch state.
+type matcher struct {
+	ps   *patternSet
+	key  string
+	out  []string
+	seen []starVisit
+}
+
+// starVisit records that the '*' run starting at keys[lo] with depth d
+// was already expanded from key position k: expanding it again from any
+// later position can only find a subset.
+type starVisit struct{ lo, d, k int }
+
+// match appends to out every key that matches s with libkmod's semantics
+// and returns the extended slice.
+func (ps *patternSet) match(s string, out []string) []string {
+	m := matcher{ps: ps, key: s, out: out}
+	m.walk(0, len(ps.keys), 0, 0, false)
+	for _, p := range ps.slow {
+		if kmodMatch(p, s) {
+			m.out = append(m.out, p)
+		}
+	}
+	return m.out
+}
+
+// walk visits the keys in [lo, hi), which all share their first d bytes
+// and have consumed key[:k]. inGlob is true once a wildcard was passed:
+// before it a backslash is a plain byte, after it an escape.
+func (m *matcher) walk(lo, hi, d, k int, inGlob bool) {
+	keys := m.ps.keys
+	// Keys of length d sort first; they match if the string ended too.
+	t := lo
+	for t < hi && len(keys[t]) == d {
+		t++
+	}
+	if k == len(m.key) {
+		m.out = append(m.out, keys[lo:t]...)
+	}
+	lo = t
+	if lo == hi {
+		return
+	}
+	var c byte
+	if k < len(m.key) {
+		c = m.key[k]
+	}
+	if k < len(m.key) && c != '*' && c != '?' && c != '[' && !(inGlob && c == '\\') {
+		if a, b := byteRun(keys, lo, hi, d, c); a < b {
+			m.walk(a, b, d+1, k+1, inGlob)
+		}
+	}
+	if a, b := byteRun(keys, lo, hi, d, '*'); a < b {
+		m.star(a, b, d+1, k)
+	}
+	if k < len(m.key) {
+		if a, b := byteRun(keys, lo, hi, d, '?'); a < b {
+			m.walk(a, b, d+1, k+1, true)
+		}
+		if a, b := byteRun(keys, lo, hi, d, '['); a < b {
+			m.brackets(a, b, d, k)
+		}
+		if inGlob {
+			if a, b := byteRun(keys, lo, hi, d, '\\'); a < b {
+				if a, b := byteRun(keys, a, b, d+1, c); a < b {
+					m.walk(a, b, d+2, k+1, true)
+				}
+			}
+		}
+	}
+}
+
+// star expands a '*' whose followers are keys[lo:hi] from depth d.
+func (m *matcher) star(lo, hi, d, k int) {
+	for _, v := range m.seen {
+		if v.lo == lo && v.d == d && v.k <= k {
+			return
+		}
+	}
+	m.seen = append(m.seen, starVisit{lo, d, k})
+	for ; k <= len(m.key); k++ {
+		m.walk(lo, hi, d, k, true)
+	}
+}
+
+// brackets splits keys[lo:hi], all with '[' at depth d, into runs of the
+// same bracket expression and follows those containing key[k].
+func (m *matcher) brackets(lo, hi, d, k int) {
+	keys := m.ps.keys
+	for lo < hi {
+		n, _ := bracketLen(keys[lo], d)
+		tok := keys[lo][d : d+n]
+		end := lo + 1
+		for end < hi && strings.HasPrefix(keys[end][d:], tok) {
+			end++
+		}
+		if r, _ := bracket(tok, 1, m.key[k]); r == bracketMatch {
+			m.walk(lo, end, d+n, k+1, true)
+		}
+		lo = end
+	}
+}
+
+// byteRun returns the run of keys[lo:hi] whose byte at d is c; all of
+// them are longer than d.
+func byteRun(keys []string, lo, hi, d int, c byte) (int, int) {
+	a, b := lo, hi
+	for a < b {
+		mid := int(uint(a+b) >> 1)
+		if keys[mid][d] < c {
+			a = mid + 1
+		} else {
+			b = mid
+		}
+	}
+	start := a
+	b = hi
+	for a < b {
+		mid := int(uint(a+b) >> 1)
+		if keys[mid][d] <= c {
+			a = mid + 1
+		} else {
+			b = mid
+		}
+	}
+	return start, a
+}
