@@ -89,6 +89,7 @@ func NewGroup() *Group {
 // stops waiting and returns ctx.Err(), but the run goes on for the others.
 //
 // The returned slice is shared by every caller of the key: do not modify it.
+// On a closed Group, a key with no run fails with ErrClosed and how is 0.
 func (g *Group) Do(ctx context.Context, key string, fn func(context.Context) ([]byte, error)) (val []byte, err error, how Sharing) {
 	return g.do(ctx, key, fn, false)
 }
@@ -140,7 +141,7 @@ func (g *Group) joinLocked(key string, fn func(context.Context) ([]byte, error))
 		return c, JoinedInFlight, nil
 	}
 	if g.closed {
-		return nil, Started, fmt.Errorf("run %q: %w", key, ErrClosed)
+		return nil, 0, fmt.Errorf("run %q: %w", key, ErrClosed)
 	}
 	kc.Started++
 	g.total.Started++

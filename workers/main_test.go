@@ -139,7 +139,9 @@ func testStart(t testing.TB) (start func(context.Context) *exec.Cmd, stderr stri
 	t.Cleanup(func() { f.Close() })
 	return func(ctx context.Context) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), testWorkerEnv+"=1")
+		// Under -race, a process sleeps a second at exit by default so
+		// that racing goroutines get caught; workers exit often here.
+		cmd.Env = append(os.Environ(), testWorkerEnv+"=1", "GORACE=atexit_sleep_ms=0")
 		cmd.Stderr = f
 		return cmd
 	}, stderr

@@ -311,7 +311,9 @@ func (p *Pool) start() (*worker, *exec.Cmd, error) {
 	}
 	if cmd.SysProcAttr.Pdeathsig == 0 {
 		// A worker outliving a crashed daemon would hold its socket open
-		// for nobody; the kernel kills it instead.
+		// for nobody; the kernel kills it instead. Pdeathsig follows the
+		// thread that forked, and the Go runtime ends threads only when a
+		// goroutine exits locked to one, which this package never does.
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	if err := cmd.Start(); err != nil {
