@@ -164,6 +164,9 @@ func (p *Pool) Run(ctx context.Context, job []byte) ([]byte, error) {
 	if len(job) > MaxPayload {
 		return nil, fmt.Errorf("run job of %d bytes: %w", len(job), ErrFrameTooLarge)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -305,6 +308,10 @@ func (p *Pool) start() (*worker, *exec.Cmd, error) {
 	defer child.Close()
 
 	cmd := p.cfg.Start(p.ctx)
+	if cmd == nil {
+		conn.Close()
+		return nil, nil, errors.New("start worker: Config.Start returned no command")
+	}
 	cmd.ExtraFiles = append([]*os.File{child}, cmd.ExtraFiles...)
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}

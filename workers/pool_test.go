@@ -445,6 +445,48 @@ func children(t *testing.T) []int {
 	return pids
 }
 
+// TestPoolCloseKillsRunningJob checks the other way out of Close: its ctx
+// ends while a job still runs, so it kills every worker, and the job is
+// answered with its worker's death.
+func TestPoolCloseKillsRunningJob(t *testing.T) {
+	p := newTestPool(t, Config{Max: 2})
+	hung := make(chan error, 1)
+	go func() {
+		_, err := p.Run(context.Background(), []byte("hang"))
+		hung <- err
+	}()
+	waitFor(t, "the job to start", func() bool { return len(children(t)) == 1 && p.Stats().Running == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close with a job running past its ctx = %v, want context.DeadlineExceeded", err)
+	}
+	err := <-hung
+	var died *WorkerDiedError
+	if !errors.As(err, &died) {
+		t.Fatalf("job killed by Close = %v, want a *WorkerDiedError", err)
+	}
+	if sig, ok := died.Signal(); !ok || sig != syscall.SIGKILL {
+		t.Errorf("worker ended with %v, want SIGKILL", died.State)
+	}
+	waitFor(t, "the killed worker to be reaped", func() bool { return p.Stats().Processes == 0 })
+	if left := children(t); len(left) != 0 {
+		t.Errorf("after Close, this process still has children %v", left)
+	}
+}
+
+func TestPoolRunCancelledBeforeStart(t *testing.T) {
+	p := newTestPool(t, Config{Max: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Run(ctx, []byte("echo x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a cancelled ctx = %v, want context.Canceled", err)
+	}
+	if s := p.Stats(); s.Spawned != 0 || s.Jobs != 0 {
+		t.Errorf("a cancelled Run did work: %+v", s)
+	}
+}
+
 func TestNewPoolRejectsBadConfig(t *testing.T) {
 	start, _ := testStart(t)
 	tests := []struct {
