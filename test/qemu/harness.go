@@ -1,0 +1,128 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/gudevd/gudevd/test/qemu/internal/kmodset"
+)
+
+// Harness builds guests and boots them. The zero value is not usable; set
+// at least Cache.
+type Harness struct {
+	Cache    string    // see CacheDir
+	Progress io.Writer // progress lines; nil for silence
+	Console  bool      // copy every guest console line to Progress
+}
+
+func (h *Harness) debs() *Debs { return &Debs{Dir: h.Cache, Progress: h.Progress} }
+
+func (h *Harness) progress(format string, args ...any) {
+	if h.Progress != nil {
+		fmt.Fprintf(h.Progress, format+"\n", args...)
+	}
+}
+
+// sourceDir is the directory of this file at build time: the harness builds
+// the guest programs from the module it was built from.
+func sourceDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+// buildStatic compiles a Go main package of this module into dst without
+// cgo, so it runs in a guest that has no libc.
+func (h *Harness) buildStatic(ctx context.Context, pkg, dst string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", dst, pkg)
+	cmd.Dir = sourceDir()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("build %s: %w: %s", pkg, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// disk returns a small blank raw image for the AHCI disk.
+func (h *Harness) disk() (string, error) {
+	p := filepath.Join(h.Cache, "disk.img")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if err := os.MkdirAll(h.Cache, 0o755); err != nil {
+		return "", fmt.Errorf("create cache: %w", err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return "", fmt.Errorf("create disk image: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(64 << 20); err != nil {
+		return "", fmt.Errorf("size disk image: %w", err)
+	}
+	return p, nil
+}
+
+// ModuleSet returns the modules a kernel's guest needs: every module the
+// guest's modaliases resolve to, with dependencies, found by booting with
+// the modules found so far, loading them all and looking again until no new
+// device appears (virtio and USB children only exist once their bus driver
+// is loaded). The result is cached per kernel release.
+func (h *Harness) ModuleSet(ctx context.Context, k Kernel) ([]string, error) {
+	cache := filepath.Join(h.Cache, "modset-"+k.Release+".txt")
+	if b, err := os.ReadFile(cache); err == nil {
+		return strings.Fields(string(b)), nil
+	}
+	t, err := h.kernelTree(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	set, err := kmodset.Load(os.DirFS(t.ModDir))
+	if err != nil {
+		return nil, err
+	}
+	var mods []string
+	for round := 1; round <= 5; round++ {
+		h.progress("discovering modules of %s, round %d (%d modules so far)", k.Name, round, len(mods))
+		b, err := h.boot(ctx, t, mods, "discover", 4, false)
+		if err != nil {
+			return nil, err
+		}
+		aliases := strings.Fields(string(b.Files["modaliases.txt"]))
+		if len(aliases) == 0 {
+			return nil, fmt.Errorf("discover modules of %s: guest reported no modaliases", k.Name)
+		}
+		next := union(mods, set.Closure(aliases))
+		if len(next) == len(mods) {
+			if err := os.WriteFile(cache, []byte(strings.Join(mods, "\n")+"\n"), 0o644); err != nil {
+				return nil, fmt.Errorf("cache module set: %w", err)
+			}
+			return mods, nil
+		}
+		mods = next
+	}
+	return nil, fmt.Errorf("discover modules of %s: no fixed point after 5 boots", k.Name)
+}
+
+func union(a, b []string) []string {
+	m := map[string]bool{}
+	for _, s := range a {
+		m[s] = true
+	}
+	for _, s := range b {
+		m[s] = true
+	}
+	out := make([]string, 0, len(m))
+	for s := range m {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}

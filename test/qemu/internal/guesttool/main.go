@@ -1,0 +1,50 @@
+// Command guesttool runs inside the QEMU guest, statically linked, next to
+// busybox. It captures uevent datagrams, lists modaliases, loads the modules
+// they resolve to (only while discovering the guest's module set, never in a
+// measured scenario) and turns the tracefs log into the report the host
+// parses.
+//
+// It is built by the harness with CGO_ENABLED=0 and never runs on the host.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name string
+	run  func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+var commands = []command{
+	{"capture", cmdCapture},
+	{"modaliases", cmdModaliases},
+	{"loadall", cmdLoadAll},
+	{"trigger", cmdTrigger},
+	{"report", cmdReport},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: guesttool capture|modaliases|loadall|trigger|report [ARGS]")
+		os.Exit(2)
+	}
+	for _, c := range commands {
+		if c.name == os.Args[1] {
+			if err := c.run(ctx, os.Args[2:], os.Stdout); err != nil {
+				fmt.Fprintf(os.Stderr, "guesttool %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "guesttool: unknown command %q\n", os.Args[1])
+	os.Exit(2)
+}

@@ -1,0 +1,182 @@
+package qemu
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrGuestFailed is returned when a guest panics, hangs or powers off
+// without finishing its script.
+var ErrGuestFailed = errors.New("guest failed")
+
+// VM is one boot of a kernel with an initramfs on the fixed device set.
+type VM struct {
+	Kernel    string // path of the bzImage (vmlinuz)
+	Initramfs string // path of the compressed cpio archive
+	CPUs      int
+	MemoryMB  int
+	Cmdline   string   // appended to the harness's own parameters
+	Disk      string   // raw image attached to the AHCI controller
+	Progress  io.Writer // console lines are copied here if non-nil
+	Timeout   time.Duration
+}
+
+// Boot is what came back from a guest.
+type Boot struct {
+	Console []byte            // everything the guest wrote to ttyS0
+	Files   map[string][]byte // /out of the guest, by path
+}
+
+// Devices is the fixed device set every guest boots with, chosen to cover
+// the buses a small server has: PCI NICs with and without virtio, a virtio
+// RNG, SATA through the q35 on-board AHCI controller, and USB HID behind an
+// xHCI controller. Each pulls a different chain of modules (e1000; virtio_pci,
+// virtio_net, virtio_rng; ahci, libahci, libata, sd_mod; xhci_pci, xhci_hcd,
+// usbcore, usbhid, hid_generic), and the CPUs add one x86cpu modalias each.
+func Devices(disk string) []string {
+	return []string{
+		"-netdev", "user,id=n0", "-device", "e1000,netdev=n0",
+		"-netdev", "user,id=n1", "-device", "virtio-net-pci,netdev=n1",
+		"-device", "virtio-rng-pci",
+		"-drive", "if=none,id=d0,format=raw,file=" + disk,
+		"-device", "ide-hd,drive=d0,bus=ide.0",
+		"-device", "qemu-xhci,id=xhci", "-device", "usb-tablet,bus=xhci.0",
+	}
+}
+
+// DefaultTimeout scales with the vCPU count: TCG emulates every vCPU on the
+// host's few cores, so a 64-vCPU boot takes minutes.
+func DefaultTimeout(cpus int) time.Duration {
+	return 3*time.Minute + time.Duration(cpus)*10*time.Second
+}
+
+// Run boots the guest and waits for it to power off. A guest that does not
+// print GUDEVD-DONE is an error that quotes its last console lines.
+func (vm *VM) Run(ctx context.Context) (*Boot, error) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return nil, fmt.Errorf("%w: qemu-system-x86_64 (apt-get install qemu-system-x86)", ErrMissingTool)
+	}
+	timeout := vm.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout(vm.CPUs)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "gudevd-qemu-")
+	if err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	dataPath := filepath.Join(dir, "data")
+	mem := vm.MemoryMB
+	if mem == 0 {
+		mem = 1024 + 32*vm.CPUs
+	}
+	args := []string{
+		"-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+		"-smp", fmt.Sprint(vm.CPUs), "-m", fmt.Sprint(mem),
+		"-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
+		"-serial", "stdio", "-serial", "file:" + dataPath,
+		"-kernel", vm.Kernel, "-initrd", vm.Initramfs,
+		"-append", "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init " + vm.Cmdline,
+	}
+	args = append(args, Devices(vm.Disk)...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	var console bytes.Buffer
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		l := sc.Bytes()
+		console.Write(l)
+		console.WriteByte('\n')
+		if vm.Progress != nil {
+			fmt.Fprintf(vm.Progress, "  | %s\n", strings.TrimRight(string(l), "\r"))
+		}
+	}
+	werr := cmd.Wait()
+	b := &Boot{Console: console.Bytes()}
+	switch {
+	case ctx.Err() != nil:
+		return b, fmt.Errorf("%w: no poweroff after %v at %d vCPUs; last console lines:\n%s", ErrGuestFailed, timeout, vm.CPUs, tail(b.Console, 25))
+	case werr != nil:
+		return b, fmt.Errorf("%w: qemu: %v: %s; last console lines:\n%s", ErrGuestFailed, werr, strings.TrimSpace(stderr.String()), tail(b.Console, 25))
+	case !bytes.Contains(b.Console, []byte("GUDEVD-DONE")):
+		return b, fmt.Errorf("%w: guest stopped before finishing its script; last console lines:\n%s", ErrGuestFailed, tail(b.Console, 25))
+	}
+	data, err := os.ReadFile(dataPath)
+	if err != nil {
+		return b, fmt.Errorf("read guest data channel: %w", err)
+	}
+	if b.Files, err = decodeData(data); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// tail returns the last n lines of a console log.
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r", ""), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// decodeData unpacks the base64 tar the guest writes to its second serial
+// port between GUDEVD-DATA-BEGIN and GUDEVD-DATA-END.
+func decodeData(data []byte) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	s := strings.ReplaceAll(string(data), "\r", "")
+	begin := strings.Index(s, "GUDEVD-DATA-BEGIN\n")
+	if begin < 0 {
+		return files, nil
+	}
+	s = s[begin+len("GUDEVD-DATA-BEGIN\n"):]
+	end := strings.Index(s, "GUDEVD-DATA-END")
+	if end < 0 {
+		return nil, fmt.Errorf("%w: data channel truncated (no GUDEVD-DATA-END)", ErrGuestFailed)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(s[:end], "\n", ""))
+	if err != nil {
+		return nil, fmt.Errorf("decode guest data: %w", err)
+	}
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read guest tar: %w", err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("read guest tar: %w", err)
+		}
+		files[strings.TrimPrefix(filepath.Clean(h.Name), "./")] = b
+	}
+}
