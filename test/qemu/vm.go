@@ -26,8 +26,8 @@ type VM struct {
 	Initramfs string // path of the compressed cpio archive
 	CPUs      int
 	MemoryMB  int
-	Cmdline   string   // appended to the harness's own parameters
-	Disk      string   // raw image attached to the AHCI controller
+	Cmdline   string    // appended to the harness's own parameters
+	Disk      string    // raw image attached to the AHCI controller
 	Progress  io.Writer // console lines are copied here if non-nil
 	Timeout   time.Duration
 }
