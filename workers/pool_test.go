@@ -408,8 +408,8 @@ func TestPoolCloseLeavesNoChild(t *testing.T) {
 	if s := p.Stats(); s.Processes != 0 || s.Workers != 0 {
 		t.Errorf("after Close, Stats = %+v", s)
 	}
-	if _, err := p.Run(context.Background(), []byte("echo x")); !errors.Is(err, ErrClosed) {
-		t.Errorf("Run after Close = %v, want ErrClosed", err)
+	if _, err := p.Run(context.Background(), []byte("echo x")); !errors.Is(err, ErrClosed) || !errors.Is(err, unix.ESHUTDOWN) {
+		t.Errorf("Run after Close = %v, want ErrClosed matching ESHUTDOWN", err)
 	}
 }
 
