@@ -66,7 +66,7 @@ type frame struct {
 
 // ErrFrameTooLarge reports a frame whose length field exceeds MaxFrame, or a
 // payload too large to send. It matches EMSGSIZE.
-var ErrFrameTooLarge = &errnoError{msg: "frame too large", errno: syscall.EMSGSIZE}
+var ErrFrameTooLarge error = &errnoError{msg: "frame too large", errno: syscall.EMSGSIZE}
 
 // errBadFrame reports a frame that is complete but malformed.
 var errBadFrame = errors.New("malformed frame")
