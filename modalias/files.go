@@ -94,36 +94,36 @@ func (lr *lineReader) next() ([]byte, error) {
 // parseAliasFile reads modules.alias ("alias PATTERN MODULE" lines and
 // comments) and calls add for each line. The pattern may contain spaces,
 // since depmod prints the module's alias string verbatim; the module name
-// is the last word.
-func parseAliasFile(r io.Reader, file string, add func(pattern, module []byte)) error {
-	lr := newLineReader(r, file)
-	for {
-		line, err := lr.next()
-		if err == io.EOF {
-			return nil
+// is the last word. It works on the whole file as one string so that the
+// patterns handed to add are substrings of it, not copies.
+func parseAliasFile(data, file string, add func(pattern, module string)) error {
+	for n := 1; data != ""; n++ {
+		line := data
+		if i := strings.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = ""
 		}
-		if err != nil {
-			return err
-		}
-		if len(line) == 0 || line[0] == '#' {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		rest, ok := bytes.CutPrefix(line, []byte("alias"))
-		if !ok || len(rest) == 0 || !isSpace(rest[0]) {
-			return corrupt(file, lr.n, "want \"alias PATTERN MODULE\", got %q", clip(line))
+		rest, ok := strings.CutPrefix(line, "alias")
+		if !ok || rest == "" || !isSpace(rest[0]) {
+			return corrupt(file, n, "want \"alias PATTERN MODULE\", got %q", clip([]byte(line)))
 		}
-		rest = bytes.TrimRight(bytes.TrimLeft(rest, " \t"), " \t\r")
-		i := bytes.LastIndexAny(rest, " \t")
+		rest = strings.TrimRight(strings.TrimLeft(rest, " \t"), " \t\r")
+		i := strings.LastIndexAny(rest, " \t")
 		if i < 0 {
-			return corrupt(file, lr.n, "alias without module: %q", clip(line))
+			return corrupt(file, n, "alias without module: %q", clip([]byte(line)))
 		}
-		pattern := bytes.TrimRight(rest[:i], " \t")
+		pattern := strings.TrimRight(rest[:i], " \t")
 		module := rest[i+1:]
-		if len(pattern) == 0 || len(module) == 0 {
-			return corrupt(file, lr.n, "alias without pattern: %q", clip(line))
+		if pattern == "" || module == "" {
+			return corrupt(file, n, "alias without pattern: %q", clip([]byte(line)))
 		}
 		add(pattern, module)
 	}
+	return nil
 }
 
 // parseDepFile reads modules.dep ("path: dep dep ...") and calls add with
@@ -145,7 +145,7 @@ func parseDepFile(r io.Reader, file string, add func(name string)) error {
 		if i <= 0 {
 			return corrupt(file, lr.n, "want \"path: deps\", got %q", clip(line))
 		}
-		name := pathToModname(string(line[:i]))
+		name := strings.Clone(pathToModname(string(line[:i])))
 		if name == "" {
 			return corrupt(file, lr.n, "empty module name in %q", clip(line))
 		}

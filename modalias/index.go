@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -55,7 +56,11 @@ type aliasEntry struct {
 // order they were added in) and builds the table.
 func newAliasTable(ents []aliasEntry) aliasTable {
 	slices.SortStableFunc(ents, func(a, b aliasEntry) int { return strings.Compare(a.key, b.key) })
-	t := aliasTable{vals: make([]int32, len(ents))}
+	t := aliasTable{
+		vals: make([]int32, len(ents)),
+		keys: make([]string, 0, len(ents)),
+		off:  make([]int32, 0, len(ents)+1),
+	}
 	for i, e := range ents {
 		if i == 0 || e.key != ents[i-1].key {
 			t.keys = append(t.keys, e.key)
@@ -141,37 +146,45 @@ func (ix *Index) loadDep(fsys fs.FS) error {
 }
 
 func (ix *Index) loadAliases(fsys fs.FS) error {
-	f, err := open(fsys, "modules.alias")
+	data, err := readString(fsys, "modules.alias")
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	ents := make([]aliasEntry, 0, 32768)
-	var arena []byte
-	type span struct{ off, end, mod int32 }
-	spans := make([]span, 0, 32768)
-	err = parseAliasFile(f, "modules.alias", func(pattern, module []byte) {
-		key, ok := aliasNormalize(string(pattern))
+	ents := make([]aliasEntry, 0, strings.Count(data, "\n"))
+	err = parseAliasFile(data, "modules.alias", func(pattern, module string) {
+		key, ok := aliasNormalize(pattern)
 		if !ok {
 			return // depmod leaves such aliases out of modules.alias.bin
 		}
-		id, found := ix.ids[string(module)]
+		id, found := ix.ids[module]
 		if !found {
-			id = ix.id(string(module))
+			id = ix.id(strings.Clone(module))
 		}
-		off := int32(len(arena))
-		arena = append(arena, key...)
-		spans = append(spans, span{off, int32(len(arena)), id})
+		ents = append(ents, aliasEntry{key, id})
 	})
 	if err != nil {
 		return err
 	}
-	all := string(arena)
-	for _, s := range spans {
-		ents = append(ents, aliasEntry{all[s.off:s.end], s.mod})
-	}
 	ix.aliases = newAliasTable(ents)
 	return nil
+}
+
+// readString reads a whole file into one string with one allocation, so
+// that substrings of it can be kept without copying.
+func readString(fsys fs.FS, name string) (string, error) {
+	f, err := open(fsys, name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var sb strings.Builder
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		sb.Grow(int(st.Size()) + 1)
+	}
+	if _, err := io.Copy(&sb, f); err != nil {
+		return "", &FileError{File: name, Err: err}
+	}
+	return sb.String(), nil
 }
 
 func (ix *Index) loadBuiltin(fsys fs.FS) error {

@@ -179,7 +179,10 @@ func (m *matcher) walk(lo, hi, d, k int, inGlob bool) {
 	}
 }
 
-// star expands a '*' whose followers are keys[lo:hi] from depth d.
+// star expands a '*' whose followers are keys[lo:hi] from depth d: the
+// rest of the key may start at any position from k on. When every
+// follower continues with a plain byte, only positions holding one of
+// those bytes are tried, which keeps "*sv*sd*bc*" runs cheap.
 func (m *matcher) star(lo, hi, d, k int) {
 	for _, v := range m.seen {
 		if v.lo == lo && v.d == d && v.k <= k {
@@ -187,8 +190,37 @@ func (m *matcher) star(lo, hi, d, k int) {
 		}
 	}
 	m.seen = append(m.seen, starVisit{lo, d, k})
-	for ; k <= len(m.key); k++ {
-		m.walk(lo, hi, d, k, true)
+	keys := m.ps.keys
+	t := lo
+	for t < hi && len(keys[t]) == d {
+		t++
+	}
+	if t > lo {
+		m.out = append(m.out, keys[lo:t]...) // a trailing '*' matches the rest
+	}
+	if t == hi {
+		return
+	}
+	for _, c := range []byte{'*', '?', '[', '\\'} {
+		if a, b := byteRun(keys, t, hi, d, c); a < b {
+			for ; k <= len(m.key); k++ {
+				m.walk(t, hi, d, k, true)
+			}
+			return
+		}
+	}
+	first, last := keys[t][d], keys[hi-1][d]
+	for ; k < len(m.key); k++ {
+		if first == last {
+			i := strings.IndexByte(m.key[k:], first)
+			if i < 0 {
+				return
+			}
+			k += i
+		} else if c := m.key[k]; c < first || c > last {
+			continue
+		}
+		m.walk(t, hi, d, k, true)
 	}
 }
 
