@@ -20,6 +20,8 @@ type Harness struct {
 	Cache    string    // see CacheDir
 	Progress io.Writer // progress lines; nil for silence
 	Console  bool      // copy every guest console line to Progress
+
+	images map[string]string // initramfs built by this process, by release and userspace
 }
 
 func (h *Harness) debs() *Debs { return &Debs{Dir: h.Cache, Progress: h.Progress} }

@@ -121,7 +121,12 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 		if err := h.buildStatic(ctx, "../../cmd/gudevd", g); err != nil {
 			return "", err
 		}
-		if err := r.Copy("sbin/gudevd", g); err != nil {
+		if err := r.Copy("usr/sbin/gudevd", g); err != nil {
+			return "", err
+		}
+		// The rules file gudevd ships for machines that keep systemd-udevd;
+		// the alongside scenario installs it in /etc/udev/rules.d.
+		if err := r.Copy("usr/share/gudevd/80-drivers.rules", filepath.Join(sourceDir(), "..", "..", "rules", "udev", "80-drivers.rules")); err != nil {
 			return "", err
 		}
 	}
@@ -137,7 +142,7 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 	if err := addTree(r, stage, filepath.Join(stage, "lib", "modules")); err != nil {
 		return "", fmt.Errorf("add modules to initramfs: %w", err)
 	}
-	out := filepath.Join(h.Cache, "initramfs-"+im.tree.Release+".img")
+	out := filepath.Join(h.Cache, fmt.Sprintf("initramfs-%s-%v.img", im.tree.Release, im.udev))
 	f, err := os.Create(out)
 	if err != nil {
 		return "", fmt.Errorf("create initramfs: %w", err)
@@ -157,11 +162,22 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 	return out, f.Close()
 }
 
-// boot builds an image for mode and runs it.
-func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode string, cpus int, udev bool) (*Boot, error) {
-	img, err := h.build(ctx, image{tree: t, modules: mods, udev: udev, gudevd: udev})
-	if err != nil {
-		return nil, err
+// boot builds an image for mode and runs it. Every image with userspace
+// holds both systemd-udevd and gudevd, so scenarios differ only in what
+// /init runs.
+func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode string, cpus int, userspace bool) (*Boot, error) {
+	key := fmt.Sprintf("%s/%v", t.Release, userspace)
+	img, ok := h.images[key]
+	if !ok {
+		var err error
+		img, err = h.build(ctx, image{tree: t, modules: mods, udev: userspace, gudevd: userspace})
+		if err != nil {
+			return nil, err
+		}
+		if h.images == nil {
+			h.images = map[string]string{}
+		}
+		h.images[key] = img
 	}
 	disk, err := h.disk()
 	if err != nil {

@@ -29,6 +29,54 @@ finish() {
 	poweroff -f
 }
 
+T=/sys/kernel/tracing
+
+# Count every module load syscall. The syscall tracepoints give the caller
+# (comm, tid, tgid), the arguments and the return value. A kprobe names the
+# module: load_module looks the new module's name up with
+# find_module_all(name, len, even_unformed=true) before it can reject a
+# duplicate (add_unformed_module on 6.1, module_patient_check_exists on
+# 6.4+), and that is the first find_module_all call inside the syscall.
+# A probe that cannot be placed only costs the names.
+trace_start() {
+	echo 0 > $T/tracing_on
+	echo $((1024 + 65536 / $(nproc))) > $T/buffer_size_kb
+	echo 1 > $T/options/record-tgid
+	if grep -q ' find_module_all$' /proc/kallsyms; then
+		echo 'p:gudevd/modname find_module_all name=+0(%di):string unformed=%dx:u8' >> $T/kprobe_events
+	else
+		echo "gudevd-guest: no find_module_all in kallsyms, loads stay unnamed"
+	fi
+	[ -d $T/events/gudevd ] && echo 1 > $T/events/gudevd/enable
+	for e in finit_module init_module; do
+		echo 1 > $T/events/syscalls/sys_enter_$e/enable
+		echo 1 > $T/events/syscalls/sys_exit_$e/enable
+	done
+	echo 1 > $T/events/module/module_load/enable
+	echo > $T/trace
+	echo 1 > $T/tracing_on
+}
+
+uptime_now() { cut -d' ' -f1 /proc/uptime; }
+
+udevd_start() {
+	# udevd's default worker limit is 8 + 2 * CPUs, lowered to one worker per
+	# 128 MiB of RAM; the guest has less memory per CPU than the servers this
+	# is about, so set the unreduced default explicitly.
+	/lib/systemd/systemd-udevd --daemon --children-max=$((8 + 2 * $(nproc)))
+}
+
+udevd_coldplug() {
+	udevadm trigger --type=subsystems --action=add
+	udevadm trigger --type=devices --action=add
+	udevadm settle --timeout=$((120 + 10 * $(nproc)))
+}
+
+gudevd_settle() {
+	gudevd settle --timeout=$((120 + 10 * $(nproc)))s
+	echo "gudevd-guest: gudevd settle exit $?"
+}
+
 case "$mode" in
 discover)
 	guesttool loadall
@@ -55,6 +103,65 @@ capture)
 	kill $cap
 	wait $cap
 	guesttool modaliases > /out/modaliases.txt
+	;;
+capture-libudev)
+	# What systemd-udevd rebroadcasts to libudev listeners (group 2).
+	mkdir -p /out/uevent
+	guesttool capture -group 2 -dir /out/uevent -prefix libudev -ready /tmp/ready &
+	cap=$!
+	while [ ! -e /tmp/ready ]; do sleep 0.1; done
+	udevd_start
+	udevd_coldplug
+	udevadm trigger --type=devices --action=change --subsystem-match=net
+	udevadm settle
+	sleep 1
+	kill $cap
+	wait $cap
+	;;
+udevd|gudevd|gudevd-scan|alongside|none)
+	cat /proc/modules > /out/modules-start.txt
+	trace_start
+	t0=$(uptime_now)
+	case "$mode" in
+	udevd)
+		echo /sbin/modprobe > /proc/sys/kernel/modprobe
+		udevd_start
+		udevd_coldplug
+		;;
+	gudevd)
+		gudevd daemon --coldplug > /out/gudevd.log 2>&1 &
+		gudevd_settle
+		;;
+	gudevd-scan)
+		gudevd daemon --coldplug=scan > /out/gudevd.log 2>&1 &
+		gudevd_settle
+		;;
+	alongside)
+		# gudevd's 80-drivers.rules in /etc hides the packaged one: udevd
+		# runs every other rule, gudevd loads the modules.
+		mkdir -p /etc/udev/rules.d
+		cp /usr/share/gudevd/80-drivers.rules /etc/udev/rules.d/80-drivers.rules
+		gudevd daemon > /out/gudevd.log 2>&1 &
+		udevd_start
+		udevd_coldplug
+		gudevd_settle
+		;;
+	none)
+		;;
+	esac
+	t1=$(uptime_now)
+	# Late loads (e.g. request_module from a probe that finished after
+	# settle) still count: give them a moment before stopping the trace.
+	sleep 1
+	echo 0 > $T/tracing_on
+	case "$mode" in gudevd*|alongside) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
+	cat /proc/modules > /out/modules-end.txt
+	cp $T/trace /out/trace.txt
+	dmesg > /out/dmesg.txt
+	dmesg -n 1
+	echo GUDEVD-REPORT-BEGIN
+	guesttool report -trace $T/trace -start "$t0" -settled "$t1" -scenario "$mode"
+	echo GUDEVD-REPORT-END
 	;;
 *)
 	echo "gudevd-guest: unknown mode $mode"

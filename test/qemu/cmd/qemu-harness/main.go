@@ -6,10 +6,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/gudevd/gudevd/test/qemu"
 )
@@ -27,6 +29,10 @@ func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("qemu-harness", flag.ContinueOnError)
 	console := fl.Bool("console", false, "show guest consoles")
 	repo := fl.String("repo", ".", "repository root (for capture)")
+	kernel := fl.String("kernel", "6.1", "kernel (run)")
+	scenario := fl.String("scenario", "udevd", "scenario (run)")
+	cpus := fl.Int("cpus", 4, "vCPUs (run)")
+	out := fl.String("out", "", "directory for the guest's files (run)")
 	if len(args) == 0 {
 		return fmt.Errorf("usage: qemu-harness capture|run|demo|bench [flags]")
 	}
@@ -43,6 +49,29 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 		return nil
+	case "run":
+		k, err := qemu.KernelByName(*kernel)
+		if err != nil {
+			return err
+		}
+		res, err := h.Run(ctx, k, *scenario, *cpus)
+		if err != nil {
+			return err
+		}
+		if *out != "" {
+			for name, b := range res.Files {
+				p := filepath.Join(*out, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res.Summary)
 	}
 	return fmt.Errorf("unknown command %q", sub)
 }
