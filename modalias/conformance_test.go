@@ -24,7 +24,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var kernels = []string{"6.1.0-47-amd64", "6.12.117+deb12-amd64"}
+// kernels are Debian's; synthetic is a made-up tree of builtin modules whose
+// aliases pin down libkmod's match order (see synth in regen.sh).
+var (
+	kernels   = []string{"6.1.0-47-amd64", "6.12.117+deb12-amd64"}
+	synthetic = "0.0.0-synthetic"
+)
 
 // gunzip reads a gzip-compressed testdata file.
 func gunzip(t testing.TB, path string) []byte {
@@ -90,14 +95,14 @@ func readExpectations(t testing.TB, version string) []expectation {
 }
 
 func TestConformance(t *testing.T) {
-	for _, version := range kernels {
+	for _, version := range append(kernels, synthetic) {
 		t.Run(version, func(t *testing.T) {
 			ix, err := Load(kernelSources(t, version))
 			if err != nil {
 				t.Fatal(err)
 			}
 			exps := readExpectations(t, version)
-			if len(exps) < 3000 {
+			if version != synthetic && len(exps) < 3000 {
 				t.Fatalf("only %d lookups in the golden data, want >= 3000", len(exps))
 			}
 			var matched, blacklistCases, diffs int
@@ -123,7 +128,7 @@ func TestConformance(t *testing.T) {
 			}
 			t.Logf("%d lookups, %d with matches, %d with blacklisted matches, %d differences",
 				len(exps), matched, blacklistCases, diffs)
-			if blacklistCases == 0 {
+			if blacklistCases == 0 && version != synthetic {
 				t.Error("no lookup exercised the blacklist")
 			}
 		})

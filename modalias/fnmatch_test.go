@@ -158,6 +158,11 @@ func FuzzMatch(f *testing.F) {
 	f.Add("a\\*b*\n[!x]?\n[]a]*\n*\\\\", "a*bc")
 	f.Add("of:N*T*Cfoo,bar\nof:N*T*Cfoo,barC*", "of:NxTyCfoo,barCz")
 	f.Fuzz(func(t *testing.T, patterns, key string) {
+		// libkmod also matches a wildcard in the string against the
+		// same byte in a key; the reference knows nothing of that.
+		if strings.ContainsAny(key, "*?[") {
+			return
+		}
 		if len(patterns) > 400 || len(key) > 32 || strings.Count(patterns, "*") > 6 {
 			return
 		}
@@ -182,9 +187,12 @@ func FuzzMatch(f *testing.F) {
 				want = append(want, p)
 			}
 		}
-		got := ps.match(key, nil)
-		slices.Sort(got)
-		got = slices.Compact(got)
+		var got []string
+		for _, v := range ps.match(key, nil) {
+			if v.glob == literalPrefixLen(v.key) {
+				got = append(got, v.key)
+			}
+		}
 		slices.Sort(want)
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("match(%q) over %q (-want +got):\n%s", key, pats, d)

@@ -288,16 +288,14 @@ func (ix *Index) hasCommand(name string) bool {
 // libkmod returns the matches sorted by it, so the order is modules.dep
 // order, whichever patterns matched.
 func (ix *Index) fromAliases(key string) []Candidate {
-	var buf [16]string
-	keys := ix.aliases.set.match(key, buf[:0])
-	if len(keys) == 0 {
+	var buf [16]visit
+	visits := ix.aliases.set.match(key, buf[:0])
+	if len(visits) == 0 {
 		return nil
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
 	var ids []int32
-	for _, k := range keys {
-		ids = append(ids, ix.aliases.values(k)...)
+	for _, v := range visits {
+		ids = append(ids, ix.aliases.values(v.key)...)
 	}
 	slices.Sort(ids)
 	out := make([]Candidate, len(ids))
@@ -313,30 +311,28 @@ func (ix *Index) fromAliases(key string) []Candidate {
 // its trie walk visits the keys (see walkOrder); one key's modules keep
 // modules.builtin.modinfo order.
 func (ix *Index) fromBuiltinAliases(key string) []Candidate {
-	keys := ix.bialias.set.match(key, nil)
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	slices.SortFunc(keys, func(a, b string) int { return walkOrder(b, a) })
+	visits := ix.bialias.set.match(key, nil)
+	slices.SortFunc(visits, func(a, b visit) int { return walkOrder(b, a) })
 	var out []Candidate
-	for _, k := range keys {
-		for _, id := range ix.bialias.values(k) {
+	for _, v := range visits {
+		for _, id := range ix.bialias.values(v.key) {
 			out = append(out, Candidate{Name: ix.names[id], Alias: true, Builtin: true})
 		}
 	}
 	return out
 }
 
-// walkOrder compares two index keys that both match one string by the
-// order libkmod's index_searchwild visits them: a shorter literal prefix
-// first; after it the '*', '?' and '[' branches in byte order, each
-// subtree in byte order with a key visited after the keys it is a prefix
-// of; an exact (wildcard-free) key last.
-func walkOrder(a, b string) int {
-	la, lb := literalPrefixLen(a), literalPrefixLen(b)
-	if la != lb {
-		return cmp.Compare(la, lb)
+// walkOrder compares two visits by the order libkmod's index_searchwild
+// makes them: it descends the trie byte by byte and, at each depth, first
+// enumerates the '*', '?' and '[' subtrees (each in byte order, a key
+// after the longer keys it is a prefix of) and only then goes deeper. So
+// a visit whose glob starts earlier comes first; a key without wildcards
+// (glob == len) comes after the wildcard keys of its depth.
+func walkOrder(a, b visit) int {
+	if a.glob != b.glob {
+		return cmp.Compare(a.glob, b.glob)
 	}
-	ra, rb := a[la:], b[lb:]
+	ra, rb := a.key[a.glob:], b.key[b.glob:]
 	n := min(len(ra), len(rb))
 	if c := strings.Compare(ra[:n], rb[:n]); c != 0 {
 		return c

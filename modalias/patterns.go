@@ -107,36 +107,60 @@ func bracketLen(p string, i int) (int, bool) {
 	}
 }
 
+// visit is one match as libkmod's index walk finds it: key matched, and
+// glob is the position in key of the wildcard where the walk switched
+// from comparing bytes to fnmatch (len(key) for a key without one).
+// libkmod can find a key twice through different positions; each visit
+// counts, as each adds the key's values to its result again.
+type visit struct {
+	key  string
+	glob int
+}
+
 // matcher holds one lookup's scratch state.
 type matcher struct {
 	ps   *patternSet
 	key  string
-	out  []string
+	out  []visit
 	seen []starVisit
 }
 
 // starVisit records that the '*' run starting at keys[lo] with depth d
-// was already expanded from key position k: expanding it again from any
-// later position can only find a subset.
-type starVisit struct{ lo, d, k int }
+// was already expanded from key position k for the glob begun at glob:
+// expanding it again from any later position can only find a subset.
+type starVisit struct{ lo, d, k, glob int }
 
-// match appends to out every key that matches s with libkmod's semantics
-// and returns the extended slice.
-func (ps *patternSet) match(s string, out []string) []string {
+// match appends to out every visit libkmod's index_searchwild makes for
+// s, in no particular order.
+func (ps *patternSet) match(s string, out []visit) []visit {
 	m := matcher{ps: ps, key: s, out: out}
-	m.walk(0, len(ps.keys), 0, 0, false)
+	m.walk(0, len(ps.keys), 0, 0, -1)
 	for _, p := range ps.slow {
 		if kmodMatch(p, s) {
-			m.out = append(m.out, p)
+			m.out = append(m.out, visit{p, literalPrefixLen(p)})
 		}
 	}
-	return m.out
+	slices.SortFunc(m.out, func(a, b visit) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.glob - b.glob
+	})
+	return slices.Compact(m.out)
+}
+
+// emit records keys as visits for the glob begun at glob.
+func (m *matcher) emit(keys []string, glob int) {
+	for _, k := range keys {
+		m.out = append(m.out, visit{k, glob})
+	}
 }
 
 // walk visits the keys in [lo, hi), which all share their first d bytes
-// and have consumed key[:k]. inGlob is true once a wildcard was passed:
-// before it a backslash is a plain byte, after it an escape.
-func (m *matcher) walk(lo, hi, d, k int, inGlob bool) {
+// and have consumed key[:k]. glob is -1 while the walk still compares
+// bytes (libkmod's searchwild_node, where a backslash is a plain byte),
+// else the depth where the glob began.
+func (m *matcher) walk(lo, hi, d, k, glob int) {
 	keys := m.ps.keys
 	// Keys of length d sort first; they match if the string ended too.
 	t := lo
@@ -144,59 +168,98 @@ func (m *matcher) walk(lo, hi, d, k int, inGlob bool) {
 		t++
 	}
 	if k == len(m.key) {
-		m.out = append(m.out, keys[lo:t]...)
+		if glob < 0 {
+			m.emit(keys[lo:t], d)
+		} else {
+			m.emit(keys[lo:t], glob)
+		}
 	}
-	lo = t
-	if lo == hi {
+	if t == hi {
 		return
 	}
 	var c byte
 	if k < len(m.key) {
 		c = m.key[k]
 	}
-	if k < len(m.key) && c != '*' && c != '?' && c != '[' && !(inGlob && c == '\\') {
-		if a, b := byteRun(keys, lo, hi, d, c); a < b {
-			m.walk(a, b, d+1, k+1, inGlob)
-		}
+	inGlob := glob >= 0
+	g := glob
+	if !inGlob {
+		g = d
 	}
-	if a, b := byteRun(keys, lo, hi, d, '*'); a < b {
-		m.star(a, b, d+1, k)
+	if a, b := byteRun(keys, t, hi, d, '*'); a < b {
+		m.star(a, b, d+1, k, g)
 	}
 	if k < len(m.key) {
-		if a, b := byteRun(keys, lo, hi, d, '?'); a < b {
-			m.walk(a, b, d+1, k+1, true)
+		if a, b := byteRun(keys, t, hi, d, '?'); a < b {
+			m.walk(a, b, d+1, k+1, g)
 		}
-		if a, b := byteRun(keys, lo, hi, d, '['); a < b {
-			m.brackets(a, b, d, k)
+		if a, b := byteRun(keys, t, hi, d, '['); a < b {
+			m.brackets(a, b, d, k, g)
 		}
 		if inGlob {
-			if a, b := byteRun(keys, lo, hi, d, '\\'); a < b {
+			if a, b := byteRun(keys, t, hi, d, '\\'); a < b {
 				if a, b := byteRun(keys, a, b, d+1, c); a < b {
-					m.walk(a, b, d+2, k+1, true)
+					m.walk(a, b, d+2, k+1, glob)
 				}
 			}
 		}
 	}
+	if k == len(m.key) {
+		return
+	}
+	switch {
+	case c == '\\' && inGlob:
+	case c == '*' || c == '?' || c == '[':
+		// libkmod follows the child edge labelled with the string's
+		// byte even when it is a wildcard, but only where the trie
+		// branches: inside a node's compressed prefix the wildcard
+		// always starts fnmatch.
+		if inGlob || !m.branches(lo, hi, t, d) {
+			return
+		}
+		fallthrough
+	default:
+		if a, b := byteRun(keys, t, hi, d, c); a < b {
+			m.walk(a, b, d+1, k+1, glob)
+		}
+	}
+}
+
+// branches reports whether depth d is a node boundary of depmod's radix
+// trie for the keys sharing the string's first d bytes (keys[lo:hi], plus
+// any slow keys): the root, or a prefix that ends a key or continues in
+// two ways.
+func (m *matcher) branches(lo, hi, t, d int) bool {
+	keys := m.ps.keys
+	if d == 0 || t > lo || keys[t][d] != keys[hi-1][d] {
+		return true
+	}
+	for _, p := range m.ps.slow {
+		if len(p) >= d && p[:d] == m.key[:d] && (len(p) == d || p[d] != keys[t][d]) {
+			return true
+		}
+	}
+	return false
 }
 
 // star expands a '*' whose followers are keys[lo:hi] from depth d: the
 // rest of the key may start at any position from k on. When every
 // follower continues with a plain byte, only positions holding one of
 // those bytes are tried, which keeps "*sv*sd*bc*" runs cheap.
-func (m *matcher) star(lo, hi, d, k int) {
+func (m *matcher) star(lo, hi, d, k, glob int) {
 	for _, v := range m.seen {
-		if v.lo == lo && v.d == d && v.k <= k {
+		if v.lo == lo && v.d == d && v.glob == glob && v.k <= k {
 			return
 		}
 	}
-	m.seen = append(m.seen, starVisit{lo, d, k})
+	m.seen = append(m.seen, starVisit{lo, d, k, glob})
 	keys := m.ps.keys
 	t := lo
 	for t < hi && len(keys[t]) == d {
 		t++
 	}
 	if t > lo {
-		m.out = append(m.out, keys[lo:t]...) // a trailing '*' matches the rest
+		m.emit(keys[lo:t], glob) // a trailing '*' matches the rest
 	}
 	if t == hi {
 		return
@@ -204,7 +267,7 @@ func (m *matcher) star(lo, hi, d, k int) {
 	for _, c := range []byte{'*', '?', '[', '\\'} {
 		if a, b := byteRun(keys, t, hi, d, c); a < b {
 			for ; k <= len(m.key); k++ {
-				m.walk(t, hi, d, k, true)
+				m.walk(t, hi, d, k, glob)
 			}
 			return
 		}
@@ -220,13 +283,13 @@ func (m *matcher) star(lo, hi, d, k int) {
 		} else if c := m.key[k]; c < first || c > last {
 			continue
 		}
-		m.walk(t, hi, d, k, true)
+		m.walk(t, hi, d, k, glob)
 	}
 }
 
 // brackets splits keys[lo:hi], all with '[' at depth d, into runs of the
 // same bracket expression and follows those containing key[k].
-func (m *matcher) brackets(lo, hi, d, k int) {
+func (m *matcher) brackets(lo, hi, d, k, glob int) {
 	keys := m.ps.keys
 	for lo < hi {
 		n, _ := bracketLen(keys[lo], d)
@@ -236,7 +299,7 @@ func (m *matcher) brackets(lo, hi, d, k int) {
 			end++
 		}
 		if r, _ := bracket(tok, 1, m.key[k]); r == bracketMatch {
-			m.walk(lo, end, d+n, k+1, true)
+			m.walk(lo, end, d+n, k+1, glob)
 		}
 		lo = end
 	}

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Regenerates the golden data of modalias/conformance_test.go:
 #
-#     modalias/testdata/regen.sh
+#     modalias/testdata/regen.sh [synthetic]
 #
 # Needs apt-get (Debian bookworm sources), dpkg-deb, depmod and modprobe from
 # kmod 30, gzip and go. For each kernel below it downloads the Debian image
@@ -18,6 +18,7 @@
 #   "~" otherwise.
 # The lookups come from testdata/genlookups (deterministic) and include
 # testdata/guest/*.txt, modaliases captured in QEMU guests.
+# With "synthetic" only testdata/0.0.0-synthetic (see synth below) is rebuilt.
 # modprobe is always given -d, -S and -C testdata/modprobe.d, so nothing of
 # this machine's own module tree or configuration is read.
 set -euo pipefail
@@ -42,6 +43,54 @@ names() {
 		tr '-' '_' | paste -sd' '
 }
 
+# lookup writes expect.txt.gz for the lookups on stdin against module tree
+# $1 (the root given to modprobe -d) and version $2, into directory $3.
+lookup() {
+	local root=$1 ver=$2 out=$3
+	local mp=(env LC_ALL=C modprobe -d "$root" -S "$ver" -C "$here/modprobe.d")
+	while IFS= read -r l; do
+		raw=$("${mp[@]}" -R -- "$l" 2>/dev/null | paste -sd' ' || true)
+		show="~"
+		showb="~"
+		for m in $raw; do
+			if grep -qxF "$m" <<<"$blacklist"; then
+				show=$("${mp[@]}" -D -- "$l" 2>/dev/null | names || true)
+				showb=$("${mp[@]}" -b -D -- "$l" 2>/dev/null | names || true)
+				break
+			fi
+		done
+		printf '%s\t%s\t%s\t%s\n' "$l" "$raw" "$show" "$showb"
+	done | gzip -9n >"$out/expect.txt.gz"
+}
+
+# A made-up kernel with only builtin modules: depmod turns its
+# modules.builtin.modinfo into modules.builtin.alias.bin, whose lookups
+# show libkmod's match order among many wildcard aliases of priority 0.
+synth() {
+	local ver=0.0.0-synthetic root="$work/synthetic" out="$here/0.0.0-synthetic"
+	local moddir="$root/lib/modules/$ver"
+	mkdir -p "$moddir/kernel" "$out"
+	local mods=(alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma)
+	printf 'kernel/synthetic/%s.ko\n' "${mods[@]}" >"$moddir/modules.builtin"
+	: >"$moddir/modules.order"
+	printf '%s\0' alpha.alias='gx:a*' beta.alias='gx:a?c' gamma.alias='gx:[a-z]bc' delta.alias='gx:abc' \
+		epsilon.alias='gx:ab*' zeta.alias='gx:*' eta.alias='gx:abc' alpha.alias='gx:abc' \
+		theta.alias='gx:a\*c' iota.alias='gx:a\bc*' kappa.alias='gx:ab[!x]' lambda.alias='gx:a-b*' \
+		mu.alias='gx:ab]' nu.alias='gx:?bc' xi.alias='gx:*c' omicron.alias='gx:a*c' pi.alias='gx:a*bc*' \
+		rho.alias='gx:a[b]c' sigma.alias='gx:a[b-]*' alpha.alias='gx:abc' alpha.description=synthetic \
+		sigma.alias='plain-name' >"$moddir/modules.builtin.modinfo"
+	depmod -b "$root" "$ver"
+	for f in modules.alias modules.dep modules.builtin modules.builtin.modinfo modules.softdep; do
+		gzip -9n <"$moddir/$f" >"$out/$f.gz"
+	done
+	printf '%s\n' "${mods[@]}" 'gx:abc' 'gx:a' 'gx:ab' 'gx:abcd' 'gx:a*c' 'gx:a\bc' 'gx:a\bcd' 'gx:a-b' \
+		'gx:a_bz' 'gx:zbc' 'gx:xbc' 'gx:abx' 'gx:aby' 'gx:c' 'gx:ac' 'gx:a-c' 'gx:ab-' 'gx:ab_' 'gx:ab]' \
+		'gx:' 'gx:bc' 'gx:aabc' 'gx:abbc' 'gx:a[b]c' 'plain-name' 'plain_name' |
+		lookup "$root" "$ver" "$out"
+}
+synth
+[ "${1:-}" = synthetic ] && exit 0
+
 for k in "${kernels[@]}"; do
 	read -r ver pkg <<<"$k"
 	deb=$(ls "$cache/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
@@ -61,19 +110,6 @@ for k in "${kernels[@]}"; do
 	done
 	(cd "$repo" && go run ./modalias/testdata/genlookups -dir "$moddir" -guest "$here/guest/*.txt") >"$work/lookups"
 	echo "$ver: $(wc -l <"$work/lookups") lookups" >&2
-	mp=(env LC_ALL=C modprobe -d "$root" -S "$ver" -C "$here/modprobe.d")
-	while IFS= read -r l; do
-		raw=$("${mp[@]}" -R -- "$l" 2>/dev/null | paste -sd' ' || true)
-		show="~"
-		showb="~"
-		for m in $raw; do
-			if grep -qxF "$m" <<<"$blacklist"; then
-				show=$("${mp[@]}" -D -- "$l" 2>/dev/null | names || true)
-				showb=$("${mp[@]}" -b -D -- "$l" 2>/dev/null | names || true)
-				break
-			fi
-		done
-		printf '%s\t%s\t%s\t%s\n' "$l" "$raw" "$show" "$showb"
-	done <"$work/lookups" | gzip -9n >"$out/expect.txt.gz"
+	lookup "$root" "$ver" "$out" <"$work/lookups"
 	rm -rf "$root"
 done
