@@ -1,0 +1,410 @@
+package uevent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// qev describes a queued event: SEQNUM, DEVPATH, subsystem and extra
+// properties as KEY, VALUE pairs.
+type qev struct {
+	seq       uint64
+	devpath   string
+	subsystem string
+	kv        []string
+}
+
+func (q qev) event() *Event {
+	e := &Event{}
+	sub := q.subsystem
+	if sub == "" {
+		sub = "platform"
+	}
+	e.Set("ACTION", "add")
+	e.Set("DEVPATH", q.devpath)
+	e.Set("SUBSYSTEM", sub)
+	for i := 0; i+1 < len(q.kv); i += 2 {
+		e.Set(q.kv[i], q.kv[i+1])
+	}
+	e.Set("SEQNUM", fmt.Sprint(q.seq))
+	return e
+}
+
+// qstep pushes events, then drains TryNext expecting exactly runnable (in
+// that order), then marks done as finished.
+type qstep struct {
+	push     []qev
+	runnable []uint64
+	done     []uint64
+}
+
+func TestQueueOrder(t *testing.T) {
+	const pci = "/devices/pci0000:00/0000:00:03.0"
+	tests := []struct {
+		name  string
+		steps []qstep
+	}{
+		{
+			name: "unrelated devices run in parallel",
+			steps: []qstep{{
+				push:     []qev{{1, "/devices/system/cpu/cpu0", "cpu", nil}, {2, "/devices/system/cpu/cpu1", "cpu", nil}, {3, "/devices/system/cpu/cpu2", "cpu", nil}},
+				runnable: []uint64{1, 2, 3},
+			}},
+		},
+		{
+			name: "events for one device run one at a time in SEQNUM order",
+			steps: []qstep{
+				{push: []qev{{1, pci, "pci", nil}, {2, pci, "pci", []string{"ACTION", "bind"}}, {3, pci, "pci", nil}}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+				{done: []uint64{2}, runnable: []uint64{3}},
+			},
+		},
+		{
+			name: "child waits for its parent",
+			steps: []qstep{
+				{push: []qev{{1, pci, "pci", nil}, {2, pci + "/net/eth0", "net", nil}, {3, "/devices/virtual/misc/fuse", "misc", nil}}, runnable: []uint64{1, 3}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "parent waits for an earlier child",
+			steps: []qstep{
+				{push: []qev{{1, pci + "/virtio0", "virtio", nil}, {2, pci, "pci", nil}}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "a name prefix is not a parent",
+			steps: []qstep{{
+				push:     []qev{{1, "/devices/platform/serial8250", "platform", nil}, {2, "/devices/platform/serial8250x", "platform", nil}},
+				runnable: []uint64{1, 2},
+			}},
+		},
+		{
+			name: "an earlier queued event blocks, not only a running one",
+			steps: []qstep{
+				{push: []qev{
+					{1, "/devices/a", "platform", nil},
+					{2, "/devices/a/block/sda", "block", []string{"MAJOR", "8", "MINOR", "0"}},
+					{3, "/devices/b/block/sdb", "block", []string{"MAJOR", "8", "MINOR", "0"}},
+				}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+				{done: []uint64{2}, runnable: []uint64{3}},
+			},
+		},
+		{
+			name: "block and char devices with the same numbers are different",
+			steps: []qstep{{
+				push: []qev{
+					{1, "/devices/a/block/sda", "block", []string{"MAJOR", "8", "MINOR", "0"}},
+					{2, "/devices/b/foo", "foo", []string{"MAJOR", "8", "MINOR", "0"}},
+				},
+				runnable: []uint64{1, 2},
+			}},
+		},
+		{
+			name: "major 0 identifies nothing",
+			steps: []qstep{{
+				push: []qev{
+					{1, "/devices/a/x", "x", []string{"MAJOR", "0", "MINOR", "0"}},
+					{2, "/devices/b/y", "y", []string{"MAJOR", "0", "MINOR", "0"}},
+				},
+				runnable: []uint64{1, 2},
+			}},
+		},
+		{
+			name: "renamed network interface keeps its ifindex",
+			steps: []qstep{
+				{push: []qev{
+					{1, pci + "/net/eth0", "net", []string{"IFINDEX", "2"}},
+					{2, pci + "/net/ens3", "net", []string{"IFINDEX", "2"}},
+					{3, pci + "/net/ens4", "net", []string{"IFINDEX", "3"}},
+				}, runnable: []uint64{1, 3}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "move waits for events on its old path",
+			steps: []qstep{
+				{push: []qev{
+					{1, "/devices/virtual/net/old/queues/rx-0", "queues", nil},
+					{2, "/devices/virtual/net/new", "net2", []string{"ACTION", "move", "DEVPATH_OLD", "/devices/virtual/net/old"}},
+				}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "events on the old path wait for an earlier move",
+			steps: []qstep{
+				{push: []qev{
+					{1, "/devices/virtual/net/new", "net2", []string{"ACTION", "move", "DEVPATH_OLD", "/devices/virtual/net/old"}},
+					{2, "/devices/virtual/net/old", "net3", nil},
+				}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "same device node",
+			steps: []qstep{
+				{push: []qev{
+					{1, "/devices/a/tty/ttyS0", "tty", []string{"DEVNAME", "/dev/ttyS0"}},
+					{2, "/devices/b/tty/ttyS0b", "tty2", []string{"DEVNAME", "/dev/ttyS0"}},
+				}, runnable: []uint64{1}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "same subsystem and name",
+			steps: []qstep{
+				{push: []qev{
+					{1, "/devices/a/input/mouse0", "input", nil},
+					{2, "/devices/b/input/mouse0", "input", nil},
+					{3, "/devices/c/misc/mouse0", "misc", nil},
+				}, runnable: []uint64{1, 3}},
+				{done: []uint64{1}, runnable: []uint64{2}},
+			},
+		},
+		{
+			name: "an event pushed out of order is seen by later events' cached checks",
+			steps: []qstep{
+				{push: []qev{{5, "/devices/x", "platform", nil}, {7, "/devices/x/y", "platform", nil}}, runnable: []uint64{5}},
+				{push: []qev{{3, "/devices/x/y", "platform", nil}}, runnable: []uint64{3}},
+				{done: []uint64{5}, runnable: nil},
+				{done: []uint64{3}, runnable: []uint64{7}},
+			},
+		},
+		{
+			name: "finishing out of order",
+			steps: []qstep{
+				{push: []qev{{1, "/devices/a", "p", nil}, {2, "/devices/b", "p", nil}, {3, "/devices/a/c", "p", nil}, {4, "/devices/b/d", "p", nil}}, runnable: []uint64{1, 2}},
+				{done: []uint64{2}, runnable: []uint64{4}},
+				{done: []uint64{1}, runnable: []uint64{3}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := NewQueue()
+			running := map[uint64]*Event{}
+			for i, st := range tt.steps {
+				for _, d := range st.done {
+					if err := q.Done(running[d]); err != nil {
+						t.Fatalf("step %d: Done(%d): %v", i, d, err)
+					}
+					delete(running, d)
+				}
+				for _, p := range st.push {
+					if err := q.Push(p.event()); err != nil {
+						t.Fatalf("step %d: Push(%d): %v", i, p.seq, err)
+					}
+				}
+				var got []uint64
+				for e := q.TryNext(); e != nil; e = q.TryNext() {
+					got = append(got, e.Seqnum)
+					running[e.Seqnum] = e
+				}
+				if diff := cmp.Diff(st.runnable, got); diff != "" {
+					t.Fatalf("step %d: runnable mismatch (-want +got):\n%s", i, diff)
+				}
+				if q.Running() != len(running) {
+					t.Errorf("step %d: Running() = %d, want %d", i, q.Running(), len(running))
+				}
+			}
+		})
+	}
+}
+
+func TestQueueErrors(t *testing.T) {
+	q := NewQueue()
+	e := qev{1, "/devices/a", "p", nil}.event()
+	if err := q.Push(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Push(qev{1, "/devices/b", "p", nil}.event()); err == nil {
+		t.Error("Push of a duplicate SEQNUM succeeded")
+	}
+	if err := q.Push(&Event{DevPath: "/devices/c"}); err == nil {
+		t.Error("Push without SEQNUM succeeded")
+	}
+	if err := q.Push(nil); err == nil {
+		t.Error("Push(nil) succeeded")
+	}
+	if err := q.Done(e); err == nil {
+		t.Error("Done of a queued, not running, event succeeded")
+	}
+	if got := q.TryNext(); got != e {
+		t.Fatalf("TryNext = %v, want the pushed event", got)
+	}
+	if err := q.Done(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Done(e); err == nil {
+		t.Error("second Done succeeded")
+	}
+	if q.Len() != 0 {
+		t.Errorf("Len = %d after all done", q.Len())
+	}
+}
+
+func TestQueueWaiting(t *testing.T) {
+	q := NewQueue()
+	ctx := context.Background()
+
+	got := make(chan *Event)
+	go func() {
+		e, err := q.Next(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- e
+	}()
+	first := qev{1, "/devices/a", "p", nil}.event()
+	if err := q.Push(first); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-got; e != first {
+		t.Fatalf("Next = %v, want the pushed event", e)
+	}
+
+	// The child is blocked until first is done; Next must wake then.
+	child := qev{2, "/devices/a/b", "p", nil}.event()
+	if err := q.Push(child); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		e, err := q.Next(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- e
+	}()
+	settled := make(chan error)
+	go func() { settled <- q.Wait(ctx) }()
+	if err := q.Done(first); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-got; e != child {
+		t.Fatalf("Next = %v, want the child", e)
+	}
+	if err := q.Done(child); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-settled; err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if e, err := q.Next(canceled); !errors.Is(err, context.Canceled) || e != nil {
+		t.Errorf("Next on an empty queue with a canceled context = %v, %v", e, err)
+	}
+	if err := q.Push(qev{3, "/devices/c", "p", nil}.event()); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Wait(canceled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait on a busy queue with a canceled context = %v", err)
+	}
+}
+
+// TestQueueConcurrent runs a pseudo-random workload through parallel workers
+// and checks udevd's guarantee: two conflicting events never run at the
+// same time and the earlier one finishes before the later one starts.
+func TestQueueConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	paths := []string{"/devices/a", "/devices/a/b", "/devices/a/b/c", "/devices/d", "/devices/d/e", "/devices/f"}
+	var events []*Event
+	for seq := uint64(1); seq <= 400; seq++ {
+		events = append(events, qev{seq, paths[rng.IntN(len(paths))], "p", nil}.event())
+	}
+	q := NewQueue()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var mu sync.Mutex // guards the fields below
+	started := map[uint64]int{}
+	finished := map[uint64]int{}
+	var clock int
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				e, err := q.Next(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				clock++
+				started[e.Seqnum] = clock
+				mu.Unlock()
+				runtime.Gosched() // let other workers start meanwhile
+				mu.Lock()
+				clock++
+				finished[e.Seqnum] = clock
+				mu.Unlock()
+				if err := q.Done(e); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for _, e := range events {
+		if err := q.Push(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	wg.Wait()
+
+	if len(finished) != len(events) {
+		t.Fatalf("%d events finished, want %d", len(finished), len(events))
+	}
+	for i, a := range events {
+		for _, b := range events[i+1:] {
+			if devpathConflict(a.DevPath, b.DevPath) && finished[a.Seqnum] > started[b.Seqnum] {
+				t.Fatalf("SEQNUM %d (%s) started before SEQNUM %d (%s) finished", b.Seqnum, b.DevPath, a.Seqnum, a.DevPath)
+			}
+		}
+	}
+}
+
+// BenchmarkQueueCPUs is a coldplug of a 256-CPU machine: per CPU a cpu
+// device, a machinecheck device and a cache directory's event, all runnable
+// at once, drained by one consumer in SEQNUM order.
+func BenchmarkQueueCPUs(b *testing.B) {
+	var events []*Event
+	seq := uint64(1)
+	for cpu := range 256 {
+		for _, p := range []string{"/devices/system/cpu/cpu%d", "/devices/system/machinecheck/machinecheck%d", "/devices/system/cpu/cpu%d/cache"} {
+			events = append(events, qev{seq, fmt.Sprintf(p, cpu), "cpu", nil}.event())
+			seq++
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		q := NewQueue()
+		for _, e := range events {
+			if err := q.Push(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for q.Len() > 0 {
+			e := q.TryNext()
+			if e == nil {
+				b.Fatal("nothing runnable in a non-empty queue with nothing running")
+			}
+			if err := q.Done(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
