@@ -87,6 +87,10 @@ func (r *runner) runStep(ctx context.Context, i int, do func(context.Context, St
 		return &ModuleError{Module: s.Name, Path: s.Path, Op: "wait", Err: ctx.Err()}
 	}
 	defer func() { <-r.sem }()
+	if err := ctx.Err(); err != nil {
+		// select chose the free slot over the ended context.
+		return &ModuleError{Module: s.Name, Path: s.Path, Op: "wait", Err: err}
+	}
 	return do(ctx, s)
 }
 
