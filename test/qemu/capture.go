@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,4 +107,86 @@ func selectDatagrams(dgrams [][]byte) [][]byte {
 		keep = append(keep, d)
 	}
 	return keep
+}
+
+// CaptureLibudev boots k with systemd-udevd and writes what udevd
+// rebroadcasts on netlink group 2 in libudev's format to
+// uevent/testdata/guest/libudev-<kernel>-NNNN.bin, one of each shape.
+func (h *Harness) CaptureLibudev(ctx context.Context, k Kernel, repo string) error {
+	mods, err := h.ModuleSet(ctx, k)
+	if err != nil {
+		return err
+	}
+	t, err := h.kernelTree(ctx, k)
+	if err != nil {
+		return err
+	}
+	b, err := h.boot(ctx, t, mods, "capture-libudev", 4, true)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for n := range b.Files {
+		if strings.HasPrefix(n, "uevent/libudev-") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return fmt.Errorf("capture libudev datagrams on %s: udevd broadcast nothing", k.Name)
+	}
+	seen := map[string]bool{}
+	var keep [][]byte
+	for _, n := range names {
+		d := b.Files[n]
+		shape := libudevShape(d)
+		if seen[shape] {
+			continue
+		}
+		seen[shape] = true
+		keep = append(keep, d)
+	}
+	udir := filepath.Join(repo, "uevent", "testdata", "guest")
+	old, _ := filepath.Glob(filepath.Join(udir, "libudev-"+k.Name+"-*.bin"))
+	for _, o := range old {
+		os.Remove(o)
+	}
+	for i, d := range keep {
+		p := filepath.Join(udir, fmt.Sprintf("libudev-%s-%04d.bin", k.Name, i+1))
+		if err := os.WriteFile(p, d, 0o644); err != nil {
+			return fmt.Errorf("write datagram: %w", err)
+		}
+	}
+	h.progress("%s: %d of %d libudev datagrams kept", k.Name, len(keep), len(names))
+	return nil
+}
+
+// libudevShape is the action, subsystem and key set of a libudev datagram:
+// a 40-byte header ("libudev\0", magic, offsets), then the same
+// NUL-separated KEY=VALUE properties the kernel sends.
+func libudevShape(d []byte) string {
+	if len(d) < 40 {
+		return string(d)
+	}
+	off := int(binary.LittleEndian.Uint32(d[16:20])) // properties_off, host order (x86)
+	if off < 40 || off > len(d) {
+		off = 40
+	}
+	var action, subsystem string
+	var keys []string
+	for _, f := range bytes.Split(d[off:], []byte{0}) {
+		k, v, ok := bytes.Cut(f, []byte("="))
+		if !ok {
+			continue
+		}
+		keys = append(keys, string(k))
+		switch string(k) {
+		case "ACTION":
+			action = string(v)
+		case "SUBSYSTEM":
+			subsystem = string(v)
+		}
+	}
+	sort.Strings(keys)
+	return action + "|" + subsystem + "|" + strings.Join(keys, ",")
 }

@@ -1,19 +1,29 @@
-// Command qemu-harness boots Debian kernels under QEMU to capture test data
-// and to measure module loading under systemd-udevd and gudevd.
+// Command qemu-harness boots Debian kernels under QEMU (TCG) to capture test
+// data and to measure module loading under systemd-udevd and gudevd. The
+// host never loads a module; everything happens in the guests.
 //
 //	go run ./test/qemu/cmd/qemu-harness capture   # refresh */testdata/guest
+//	go run ./test/qemu/cmd/qemu-harness demo      # 6.1, 16 vCPUs, udevd vs gudevd
+//	go run ./test/qemu/cmd/qemu-harness bench     # both kernels, 4..64 vCPUs, all scenarios
+//	go run ./test/qemu/cmd/qemu-harness run -kernel 6.12 -scenario alongside -cpus 8 -out /tmp/x
+//
+// Downloads and images are cached in ${GUDEVD_CACHE:-$HOME/.cache/gudevd}.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/gudevd/gudevd/test/qemu"
+	"github.com/gudevd/gudevd/test/qemu/internal/report"
 )
 
 func main() {
@@ -25,18 +35,25 @@ func main() {
 	}
 }
 
+const usage = "usage: qemu-harness capture|run|demo|bench [flags] (-h for flags)"
+
 func run(ctx context.Context, args []string) error {
-	fl := flag.NewFlagSet("qemu-harness", flag.ContinueOnError)
-	console := fl.Bool("console", false, "show guest consoles")
-	repo := fl.String("repo", ".", "repository root (for capture)")
-	kernel := fl.String("kernel", "6.1", "kernel (run)")
-	scenario := fl.String("scenario", "udevd", "scenario (run)")
-	cpus := fl.Int("cpus", 4, "vCPUs (run)")
-	out := fl.String("out", "", "directory for the guest's files (run)")
 	if len(args) == 0 {
-		return fmt.Errorf("usage: qemu-harness capture|run|demo|bench [flags]")
+		return errors.New(usage)
 	}
 	sub := args[0]
+	fl := flag.NewFlagSet("qemu-harness "+sub, flag.ContinueOnError)
+	console := fl.Bool("console", false, "copy guest consoles to stderr")
+	repo := fl.String("repo", ".", "repository root (capture)")
+	kernel := fl.String("kernel", "6.1", "kernel for run and demo: 6.1 or 6.12")
+	kernels := fl.String("kernels", "6.1,6.12", "kernels (bench)")
+	scenario := fl.String("scenario", "udevd", "scenario (run): "+strings.Join(qemu.Scenarios, ", "))
+	scenarios := fl.String("scenarios", strings.Join(qemu.Scenarios, ","), "scenarios (bench)")
+	cpus := fl.Int("cpus", 16, "vCPUs (run, demo)")
+	cpuList := fl.String("cpu-list", "4,16,32,64", "vCPU counts (bench)")
+	out := fl.String("out", "", "directory for results: the guest's files (run), bench.md, bench.svg and runs/ (bench; default bench-results)")
+	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams) or only \"libudev\"")
+	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -44,34 +61,171 @@ func run(ctx context.Context, args []string) error {
 	switch sub {
 	case "capture":
 		for _, k := range qemu.Kernels {
-			if err := h.Capture(ctx, k, *repo); err != nil {
-				return err
+			if *only != "libudev" {
+				if err := h.Capture(ctx, k, *repo); err != nil {
+					return err
+				}
+			}
+			if *only != "kernel" {
+				if err := h.CaptureLibudev(ctx, k, *repo); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	case "run":
-		k, err := qemu.KernelByName(*kernel)
+		return cmdRun(ctx, h, *kernel, *scenario, *cpus, *out)
+	case "demo":
+		return cmdDemo(ctx, h, *kernel, *cpus)
+	case "bench":
+		if *out == "" {
+			*out = "bench-results"
+		}
+		return cmdBench(ctx, h, split(*kernels), split(*scenarios), *cpuList, *out, *resume)
+	}
+	return fmt.Errorf("unknown command %q; %s", sub, usage)
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func cmdRun(ctx context.Context, h *qemu.Harness, kernel, scenario string, cpus int, out string) error {
+	k, err := qemu.KernelByName(kernel)
+	if err != nil {
+		return err
+	}
+	res, err := h.Run(ctx, k, scenario, cpus)
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		if err := writeFiles(out, res.Files); err != nil {
+			return err
+		}
+	}
+	if err := qemu.WriteSideBySide(os.Stdout, []report.Summary{res.Summary}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func writeFiles(dir string, files map[string][]byte) error {
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmdDemo is the headline: the same guest under systemd-udevd and gudevd.
+func cmdDemo(ctx context.Context, h *qemu.Harness, kernel string, cpus int) error {
+	k, err := qemu.KernelByName(kernel)
+	if err != nil {
+		return err
+	}
+	var sums []report.Summary
+	for _, sc := range []string{"udevd", "gudevd"} {
+		res, err := h.Run(ctx, k, sc, cpus)
 		if err != nil {
 			return err
 		}
-		res, err := h.Run(ctx, k, *scenario, *cpus)
+		sums = append(sums, res.Summary)
+	}
+	fmt.Printf("\nDebian %s kernel, %d vCPUs (QEMU TCG), same guest and devices; every finit_module/init_module counted with tracefs:\n\n", k.Name, cpus)
+	return qemu.WriteSideBySide(os.Stdout, sums)
+}
+
+// cmdBench runs every kernel, scenario and vCPU count, saving each run so an
+// interrupted bench resumes, and rewrites the table and plot after each.
+func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume bool) error {
+	var counts []int
+	for _, c := range split(cpuList) {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			return fmt.Errorf("parse -cpu-list %q: bad count %q", cpuList, c)
+		}
+		counts = append(counts, n)
+	}
+	runs := filepath.Join(out, "runs")
+	if err := os.MkdirAll(runs, 0o755); err != nil {
+		return err
+	}
+	var sums []report.Summary
+	var failed []string
+	for _, kn := range kernels {
+		k, err := qemu.KernelByName(kn)
 		if err != nil {
 			return err
 		}
-		if *out != "" {
-			for name, b := range res.Files {
-				p := filepath.Join(*out, name)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		for _, n := range counts {
+			for _, sc := range scenarios {
+				p := filepath.Join(runs, fmt.Sprintf("%s-%03d-%s.json", k.Name, n, sc))
+				var s report.Summary
+				if b, err := os.ReadFile(p); err == nil && resume && json.Unmarshal(b, &s) == nil {
+					sums = append(sums, s)
+					continue
+				}
+				res, err := h.Run(ctx, k, sc, n)
+				if err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					fmt.Fprintf(os.Stderr, "FAIL %s %s %d vCPUs: %v\n", k.Name, sc, n, err)
+					failed = append(failed, fmt.Sprintf("%s/%s/%d", k.Name, sc, n))
+					continue
+				}
+				b, _ := json.MarshalIndent(res.Summary, "", "  ")
+				if err := os.WriteFile(p, b, 0o644); err != nil {
 					return err
 				}
-				if err := os.WriteFile(p, b, 0o644); err != nil {
+				sums = append(sums, res.Summary)
+				if err := writeBench(out, sums); err != nil {
 					return err
 				}
 			}
 		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Summary)
 	}
-	return fmt.Errorf("unknown command %q", sub)
+	if err := writeBench(out, sums); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "bench.md"), filepath.Join(out, "bench.svg"))
+	if len(failed) > 0 {
+		return fmt.Errorf("%d runs failed: %s", len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func writeBench(out string, sums []report.Summary) error {
+	md, err := os.Create(filepath.Join(out, "bench.md"))
+	if err != nil {
+		return err
+	}
+	defer md.Close()
+	if err := qemu.WriteMarkdown(md, sums); err != nil {
+		return err
+	}
+	svg, err := os.Create(filepath.Join(out, "bench.svg"))
+	if err != nil {
+		return err
+	}
+	defer svg.Close()
+	if err := qemu.WriteSVG(svg, sums); err != nil {
+		return err
+	}
+	if err := md.Close(); err != nil {
+		return err
+	}
+	return svg.Close()
 }
