@@ -1,0 +1,105 @@
+package modalias
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// TestResolveAndLookup pins down the two blacklist rules on Debian's 6.1
+// tree with testdata/modprobe.d; the conformance test checks the same
+// rules against modprobe for every lookup.
+func TestResolveAndLookup(t *testing.T) {
+	ix, err := Load(kernelSources(t, kernels[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, in        string
+		resolve, lookup []string
+	}{
+		{"blacklisted module named directly", "e1000e", nil, []string{"e1000e"}},
+		{"blacklisted module through an alias", "gudevd-test-alias", nil, nil},
+		{"blacklisted match dropped, duplicate folded", "usb:v0421p0492d0455dc00dsc00dp00ic08isc06ip50in00", []string{"usb_storage"}, []string{"usb_storage"}},
+		{"modprobe.d alias wins over modules.alias", "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00", []string{"gudevd_override"}, []string{"gudevd_override"}},
+		{"blacklisted builtin through builtin alias", "platform:rtc_cmos", nil, nil},
+		{"blacklisted builtin named directly", "rtc-cmos", nil, []string{"rtc_cmos"}},
+		{"several config aliases, one blacklisted", "gudevd:multi", []string{"battery"}, []string{"battery"}},
+		{"install command makes a name", "gudevd-inst", []string{"gudevd_inst"}, []string{"gudevd_inst"}},
+		{"nothing", "pci:vZZZZ", nil, nil},
+		{"unbalanced brackets", "broken[", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.resolve, ix.Resolve(tt.in), cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("Resolve(%q) (-want +got):\n%s", tt.in, d)
+			}
+			if d := cmp.Diff(tt.lookup, ix.Lookup(tt.in), cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("Lookup(%q) (-want +got):\n%s", tt.in, d)
+			}
+		})
+	}
+	if !ix.Builtin("rtc-cmos") || ix.Builtin("e1000e") {
+		t.Error("Builtin: want rtc-cmos builtin and e1000e not")
+	}
+	if !ix.Exists("snd-hda-intel") || ix.Exists("rtc_cmos") {
+		t.Error("Exists: want snd-hda-intel in modules.dep and rtc_cmos not")
+	}
+	if got, want := ix.Config().Options["e1000e"], "InterruptThrottleRate=3000 debug=1"; got != want {
+		t.Errorf("Options[e1000e] = %q, want %q", got, want)
+	}
+	if cmd, ok := ix.InstallCommand("gudevd-inst"); !ok || cmd != "/bin/true" {
+		t.Errorf("InstallCommand(gudevd-inst) = %q, %v", cmd, ok)
+	}
+	if sd, ok := ix.Softdep("ext4"); !ok || !cmp.Equal(sd.Pre, []string{"crypto-crc32c"}) {
+		t.Errorf("Softdep(ext4) = %v, %v; want modules.softdep's pre: crypto-crc32c", sd, ok)
+	}
+	var lines []string
+	for _, p := range ix.Problems() {
+		var fe *FileError
+		if errors.As(p, &fe) {
+			lines = append(lines, fmt.Sprint(fe.Line))
+		}
+	}
+	// modprobe reports lines 28, 36, 37 and 48 and the include line.
+	if d := cmp.Diff([]string{"28", "36", "37", "47", "48"}, lines); d != "" {
+		t.Errorf("problem lines (-want +got):\n%s", d)
+	}
+}
+
+// TestConcurrentResolve runs lookups from several goroutines (meaningful
+// under -race): an Index is read-only after Load.
+func TestConcurrentResolve(t *testing.T) {
+	ix, err := Load(kernelSources(t, kernels[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exps := readExpectations(t, kernels[0])
+	want := make([][]string, len(exps))
+	for i, e := range exps {
+		want[i] = ix.Resolve(e.lookup)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < len(exps); i += 4 {
+				if got := ix.Resolve(exps[i].lookup); !cmp.Equal(got, want[i]) {
+					errs <- fmt.Sprintf("Resolve(%q) = %q concurrently, %q alone", exps[i].lookup, got, want[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
