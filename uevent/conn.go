@@ -79,6 +79,9 @@ type Conn struct {
 // rmem_max-capped SO_RCVBUF without CAP_NET_ADMIN) and SO_PASSCRED so every
 // datagram carries its sender's credentials.
 func Listen(group Group, log *slog.Logger) (*Conn, error) {
+	if group > 32 {
+		return nil, fmt.Errorf("open uevent socket: group %d is not a netlink multicast group (1-32)", group)
+	}
 	s, err := socket.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT, "uevent", nil)
 	if err != nil {
 		return nil, fmt.Errorf("open uevent socket: %w", err)

@@ -15,9 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// guestSysfs is a small sysfs tree laid out as a QEMU q35 guest's (paths,
-// link targets and attribute contents copied from one), with the shapes
-// Scan and Trigger must handle: modalias files, MODALIAS only in uevent
+// guestSysfs is a small hand-written sysfs tree laid out as a QEMU q35
+// guest's, with the shapes Scan and Trigger must handle: modalias files, MODALIAS only in uevent
 // (ACPI), a modalias ending in a newline (cpu on 6.1), devices without
 // modalias, containers with a uevent file but no subsystem link, and the
 // symlinks (driver, class, bus/*/devices) that must not be followed.
@@ -117,6 +116,68 @@ func TestScan(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Scan mismatch (-want +got):\n%s", diff)
 			}
+		})
+	}
+}
+
+// TestScanGuestEvents rebuilds the part of a guest's sysfs that its captured
+// coldplug uevents describe (testdata/guest/kernel-*.bin: one uevent file and
+// subsystem link per device, MODALIAS only in the uevent file) and checks
+// that Scan finds exactly those devices.
+func TestScanGuestEvents(t *testing.T) {
+	files := guestFiles(t, "kernel-*.bin")
+	byKernel := map[string][]string{}
+	for _, f := range files {
+		k := strings.Split(filepath.Base(f), "-")[1]
+		byKernel[k] = append(byKernel[k], f)
+	}
+	for kernel, files := range byKernel {
+		t.Run(kernel, func(t *testing.T) {
+			sysfs := fstest.MapFS{}
+			want := map[string]Device{}
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := ParseKernel(b)
+				if err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				if e.Action != ActionAdd || !strings.HasPrefix(e.DevPath, "/devices/") {
+					continue
+				}
+				dir := strings.TrimPrefix(e.DevPath, "/")
+				var uevent strings.Builder
+				for _, p := range e.Props {
+					switch p.Key {
+					case "ACTION", "DEVPATH", "SUBSYSTEM", "SEQNUM", "SYNTH_UUID":
+					default:
+						uevent.WriteString(p.Key + "=" + p.Value + "\n")
+					}
+				}
+				up := strings.Repeat("../", strings.Count(dir, "/")+1)
+				sysfs[dir+"/uevent"] = &fstest.MapFile{Data: []byte(uevent.String())}
+				sysfs[dir+"/subsystem"] = &fstest.MapFile{Data: []byte(up + "bus/" + e.Subsystem), Mode: fs.ModeSymlink}
+				want[e.DevPath] = Device{DevPath: e.DevPath, Subsystem: e.Subsystem, Modalias: e.Get("MODALIAS")}
+			}
+			got, err := Scan(sysfs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotMap := map[string]Device{}
+			for _, d := range got {
+				gotMap[d.DevPath] = d
+			}
+			if diff := cmp.Diff(want, gotMap); diff != "" {
+				t.Errorf("Scan mismatch (-events +Scan):\n%s", diff)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i-1].DevPath >= got[i].DevPath {
+					t.Errorf("Scan order: %s before %s", got[i-1].DevPath, got[i].DevPath)
+				}
+			}
+			t.Logf("%d devices, from %d datagrams", len(got), len(files))
 		})
 	}
 }
