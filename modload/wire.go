@@ -39,7 +39,7 @@ type wireResult struct {
 }
 
 type wireError struct {
-	Kind   string     `json:"kind"` // "module", "dependency" or "other"
+	Kind   string     `json:"kind"` // "module", "dependency", "wrapped" or "other"
 	Module string     `json:"module,omitempty"`
 	Path   string     `json:"path,omitempty"`
 	Op     string     `json:"op,omitempty"`
@@ -88,10 +88,20 @@ func encodeError(err error) *wireError {
 	}
 	w := &wireError{Kind: "other", Msg: err.Error(), Errno: uintptr(errnoOf(err))}
 	var me *ModuleError
-	if errors.As(err, &me) && me == err {
+	switch {
+	case errors.As(err, &me) && me == err:
 		w.Kind, w.Module, w.Path, w.Op = "module", me.Module, me.Path, me.Op
 		if me.Err != nil {
 			w.Msg = me.Err.Error()
+		}
+	case errors.As(err, &me) || errors.As(err, &de):
+		// A typed error under some wrapping: keep both the message
+		// and the typed error.
+		w.Kind = "wrapped"
+		if me != nil {
+			w.Cause = encodeError(me)
+		} else {
+			w.Cause = encodeError(de)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(known)) {
@@ -126,8 +136,11 @@ func decodeError(w *wireError, depth int) error {
 	if w.Errno != 0 {
 		re.errs = append(re.errs, unix.Errno(w.Errno))
 	}
-	if w.Kind == "module" {
+	switch {
+	case w.Kind == "module":
 		return &ModuleError{Module: w.Module, Path: w.Path, Op: w.Op, Err: re}
+	case w.Kind == "wrapped" && w.Cause != nil && depth < maxErrorDepth:
+		re.errs = append([]error{decodeError(w.Cause, depth+1)}, re.errs...)
 	}
 	return re
 }
