@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -407,4 +408,104 @@ func BenchmarkQueueCPUs(b *testing.B) {
 			}
 		}
 	}
+}
+
+// FuzzQueue drives a Queue with arbitrary pushes (in and out of SEQNUM
+// order), TryNext and Done calls and checks its cached dependency tracking
+// against a brute-force model of udevd's rule: TryNext hands out exactly the
+// lowest-SEQNUM queued event that no earlier present event conflicts with.
+//
+//	go test -fuzz=FuzzQueue ./uevent/
+func FuzzQueue(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 0x80, 0x81, 0x40, 0x82, 0x41, 0x40})
+	f.Add([]byte{5, 0x25, 0x80, 0x13, 0x80, 0x40, 0x80, 0x40, 0x80})
+	paths := []string{"/devices/a", "/devices/a/b", "/devices/a/b/c", "/devices/ab", "/devices/d", "/devices/d/e", "/devices/f", "/devices/a/g"}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 1024 {
+			t.Skip("the brute-force model is quadratic; longer runs add nothing")
+		}
+		q := NewQueue()
+		present := map[uint64]*Event{} // the model: every event pushed and not done
+		running := map[uint64]*Event{}
+		next := uint64(100)
+		for _, op := range ops {
+			switch op >> 6 {
+			case 0, 1: // push; bit 5 pushes below every SEQNUM so far
+				seq := next
+				next++
+				if op&0x20 != 0 {
+					seq = 100 - uint64(len(present)) - uint64(op&0x1f) - 1
+				}
+				if _, dup := present[seq]; dup || seq == 0 {
+					continue
+				}
+				e := qev{seq, paths[op&7], "p", nil}.event()
+				if err := q.Push(e); err != nil {
+					t.Fatalf("Push(%d): %v", seq, err)
+				}
+				present[seq] = e
+			case 2: // TryNext
+				got := q.TryNext()
+				want := modelNext(present, running)
+				if got != want {
+					t.Fatalf("TryNext = %v, model says %v", seqOf(got), seqOf(want))
+				}
+				if got != nil {
+					running[got.Seqnum] = got
+				}
+			case 3: // Done of the op-th running event in SEQNUM order
+				if len(running) == 0 {
+					continue
+				}
+				seqs := sortedSeqs(running)
+				s := seqs[int(op&0x3f)%len(seqs)]
+				if err := q.Done(running[s]); err != nil {
+					t.Fatalf("Done(%d): %v", s, err)
+				}
+				delete(running, s)
+				delete(present, s)
+			}
+			if q.Len() != len(present) || q.Running() != len(running) {
+				t.Fatalf("Len, Running = %d, %d; model has %d, %d", q.Len(), q.Running(), len(present), len(running))
+			}
+		}
+	})
+}
+
+// modelNext is the brute-force rule: the lowest queued SEQNUM whose device
+// conflicts with no earlier present event.
+func modelNext(present, running map[uint64]*Event) *Event {
+	seqs := sortedSeqs(present)
+	for i, s := range seqs {
+		if running[s] != nil {
+			continue
+		}
+		blocked := false
+		for _, earlier := range seqs[:i] {
+			if devpathConflict(present[s].DevPath, present[earlier].DevPath) {
+				blocked = true
+				break
+			}
+		}
+		if !blocked {
+			return present[s]
+		}
+	}
+	return nil
+}
+
+func sortedSeqs(m map[uint64]*Event) []uint64 {
+	var s []uint64
+	for k := range m {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func seqOf(e *Event) any {
+	if e == nil {
+		return nil
+	}
+	return e.Seqnum
 }
