@@ -2,8 +2,31 @@
 // softdeps, options, install commands, builtins) and loads modules. It is the
 // only package that calls finit_module or init_module.
 //
-// Planning is pure. Loading goes through a small unexported kernel interface
-// that unit tests replace with a fake; the real one runs only in QEMU guests.
+// The daemon uses it in three parts:
+//
+//   - Planning, in the main process, is pure: a Planner built from
+//     modules.dep (LoadDeps), the modprobe configuration (modalias.Config)
+//     and modules.builtin (LoadBuiltin) answers Plan(names) with the Steps in
+//     the order modprobe would load them (checked against kmod's
+//     `modprobe --show-depends` for every module of a Debian 6.1 kernel).
+//     A module that cannot load (unknown, on a modules.dep cycle, or needing
+//     such a module) fails alone, with its dependants, in Plan.Errors.
+//   - Run executes a Plan's graph: each Step once, after its prerequisites,
+//     in parallel up to a limit, failing the dependants of a failed step
+//     with a *DependencyError that still matches the root errno. The daemon's
+//     do function hands each Step, as MarshalStep bytes, to the dedup layer
+//     under the module's name, so a module shared by many plans is loaded
+//     once.
+//   - Loading, in a worker process: Loader.Load loads exactly one module,
+//     with one finit_module (or init_module) at most. It skips modules that
+//     sysfs shows live or built in, waits for a load someone else has in
+//     progress instead of duplicating it, lets the kernel decompress when it
+//     can, and turns every errno into a *ModuleError. MarshalResult carries
+//     the outcome back with errors.Is intact.
+//
+// Loading goes through a small unexported kernel interface that unit tests
+// replace with a fake modelling the kernel's module states; the real one
+// runs only in QEMU guests.
 //
 // It may import modalias for the parsed configuration. It must not import
 // uevent, workers or rules.

@@ -448,7 +448,7 @@ func checkELF(hdr []byte, size int64) error {
 		return fmt.Errorf("%w: unknown ELF class %d", ErrNotModule, hdr[4])
 	}
 	end := shoff + shentsize*shnum
-	if end < shoff || end > uint64(size) {
+	if end < shoff || size < 0 || end > uint64(size) {
 		return fmt.Errorf("%w: truncated: section headers end at %d, file has %d bytes", ErrNotModule, end, size)
 	}
 	return nil

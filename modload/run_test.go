@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,5 +238,22 @@ func TestRunRejectsMisorderedPlan(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("errors mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkRunEveryModule runs the plan of all 4022 Debian modules with a
+// do that does nothing: the cost of the graph runner itself.
+func BenchmarkRunEveryModule(b *testing.B) {
+	deps, err := ParseDeps(strings.NewReader(readGzip(b, "testdata/modules.dep.gz")), "modules.dep")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for n := range deps.mods {
+		names = append(names, n)
+	}
+	plan := NewPlanner(deps, nil, nil).Plan(names)
+	for b.Loop() {
+		Run(b.Context(), plan, 8, func(context.Context, Step) error { return nil })
 	}
 }
