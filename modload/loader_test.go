@@ -270,20 +270,23 @@ func TestLoadWaitsForComingModule(t *testing.T) {
 	writeFile(t, dir, "m.ko", makeKo("m"))
 	tests := []struct {
 		name  string
+		first moduleState
 		then  moduleState
 		want  Result
 		calls []fakeCall
 	}{
-		{"other load succeeds", stateLive, Result{Module: "m", Waited: true, Skipped: SkipLive}, nil},
-		{"other load fails", stateGone, Result{Module: "m", Waited: true, Syscall: SyscallFinit, BytesRead: elf64HeaderSize},
+		{"other load succeeds", stateComing, stateLive, Result{Module: "m", Waited: true, Skipped: SkipLive}, nil},
+		{"other load fails", stateComing, stateGone, Result{Module: "m", Waited: true, Syscall: SyscallFinit, BytesRead: elf64HeaderSize},
+			[]fakeCall{{SyscallFinit, "m", "", 0}}},
+		{"unload finishes", stateGoing, stateGone, Result{Module: "m", Waited: true, Syscall: SyscallFinit, BytesRead: elf64HeaderSize},
 			[]fakeCall{{SyscallFinit, "m", "", 0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := newFakeKernel()
-			k.state["m"] = stateComing
+			k.state["m"] = tt.first
 			l := testLoader(t, dir, k)
-			// The loader must have seen "coming" at least twice before
+			// The loader must have seen the state at least twice before
 			// the other load ends: it is polling, not loading.
 			polled := make(chan struct{})
 			l.k = &countingKernel{kernel: k, after: 2, reached: polled}

@@ -46,7 +46,9 @@ type Plan struct {
 	// Errors holds the modules that cannot load and why: unknown
 	// modules (ErrUnknownModule), modules.dep cycles (ErrDependencyCycle)
 	// and their dependants (*DependencyError). Each is a *ModuleError or
-	// *DependencyError; no step depends on a module in Errors.
+	// *DependencyError; no step depends on a module in Errors. A softdep
+	// naming no known module is here too (Op "plan softdep"), but like
+	// modprobe the module naming it still loads.
 	Errors map[string]error
 	// Blacklisted lists requested modules left out because the
 	// configuration blacklists them. As with udev's module loading, the
