@@ -510,3 +510,52 @@ func BenchmarkLoad(b *testing.B) {
 		k.setState("m", stateGone)
 	}
 }
+
+// TestLoadRealModules loads real Debian modules (testdata/ko, see regen.sh)
+// into the fake kernel, which finds the module name in the image's
+// .modinfo as the kernel does: the ELF check must accept them, and the
+// user-space xz decompression must produce the real image.
+func TestLoadRealModules(t *testing.T) {
+	plain, err := os.ReadFile("testdata/ko/irqbypass.ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		path  string
+		compr string
+		want  []fakeCall
+	}{
+		{"6.1 uncompressed", "ko/irqbypass.ko", "", []fakeCall{{SyscallFinit, "irqbypass", "", 0}}},
+		{"6.12 xz, kernel decompresses", "ko/irqbypass.ko.xz", "xz", []fakeCall{{SyscallFinit, "irqbypass", "", unix.MODULE_INIT_COMPRESSED_FILE}}},
+		{"6.12 xz, user space decompresses", "ko/irqbypass.ko.xz", "", []fakeCall{{SyscallInit, "irqbypass", "", 0}}},
+		{"6.12 xz, kernel decompresses zstd", "ko/irqbypass.ko.xz", "zstd", []fakeCall{{SyscallInit, "irqbypass", "", 0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newFakeKernel()
+			k.compr = tt.compr
+			res, err := testLoader(t, "testdata", k).Load(t.Context(), Step{Name: "irqbypass", Path: tt.path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, k.syscalls()); diff != "" {
+				t.Errorf("syscalls mismatch (-want +got):\n%s", diff)
+			}
+			if res.Syscall == SyscallInit && res.ImageSize <= res.BytesRead {
+				t.Errorf("image of %d bytes from %d read: not decompressed", res.ImageSize, res.BytesRead)
+			}
+		})
+	}
+	if err := checkELF(plain, int64(len(plain))); err != nil {
+		t.Errorf("checkELF(irqbypass.ko): %v", err)
+	}
+	// The section headers end at 13200+32*64 = 15248 (readelf -h); the
+	// module signature follows them.
+	for _, size := range []int{15248, 15247, 1000} {
+		err := checkELF(plain[:size], int64(size))
+		if got, want := err == nil, size == 15248; got != want {
+			t.Errorf("checkELF(irqbypass.ko cut to %d bytes) = %v, want ok %v", size, err, want)
+		}
+	}
+}
