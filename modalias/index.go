@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Sources names what an Index is built from.
@@ -37,6 +38,14 @@ type Index struct {
 	cfg      Config
 	conf     configState
 	problems []error
+
+	// modules.symbols is read on the first "symbol:" lookup: only
+	// symbol_request() in a few drivers asks for one, and the file is
+	// as big as modules.alias.
+	modules    fs.FS
+	symOnce    sync.Once
+	symbols    aliasTable
+	symbolsErr error
 }
 
 // aliasTable maps index keys (normalised alias patterns) to module ids.
@@ -90,7 +99,7 @@ func Load(src Sources) (*Index, error) {
 	if src.Modules == nil {
 		return nil, errors.New("load module index: no modules directory")
 	}
-	ix := &Index{ids: make(map[string]int32, 8192), builtin: map[string]bool{}}
+	ix := &Index{ids: make(map[string]int32, 8192), builtin: map[string]bool{}, modules: src.Modules}
 	if err := ix.loadDep(src.Modules); err != nil {
 		return nil, err
 	}
@@ -187,6 +196,40 @@ func readString(fsys fs.FS, name string) (string, error) {
 	return sb.String(), nil
 }
 
+// symbolTable returns modules.symbols, reading it on first use. A
+// missing file is no error (libkmod skips it too); a corrupt one is
+// reported by SymbolsError and finds nothing.
+func (ix *Index) symbolTable() *aliasTable {
+	ix.symOnce.Do(func() {
+		data, err := readString(ix.modules, "modules.symbols")
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				ix.symbolsErr = err
+			}
+			return
+		}
+		var ents []aliasEntry
+		err = parseAliasFile(data, "modules.symbols", func(pattern, module string) {
+			if id, ok := ix.ids[module]; ok {
+				ents = append(ents, aliasEntry{pattern, id})
+			}
+		})
+		if err != nil {
+			ix.symbolsErr = err
+			return
+		}
+		ix.symbols = newAliasTable(ents)
+	})
+	return &ix.symbols
+}
+
+// SymbolsError returns why modules.symbols could not be used, once a
+// "symbol:" lookup tried to read it.
+func (ix *Index) SymbolsError() error {
+	ix.symbolTable()
+	return ix.symbolsErr
+}
+
 func (ix *Index) loadBuiltin(fsys fs.FS) error {
 	if f, err := fsys.Open("modules.builtin"); err == nil {
 		err = parseBuiltinFile(f, "modules.builtin", func(name string) { ix.builtin[name] = true })
@@ -231,12 +274,12 @@ type Candidate struct {
 // aliases is listed twice). The sources are tried in turn and the first
 // that finds anything wins: modprobe.d aliases, a module of that name in
 // modules.dep, install and remove commands, modules.alias, modules.builtin,
-// builtin aliases. '-' and '_' are the same outside brackets; an alias
-// with unbalanced brackets finds nothing. modules.symbols ("symbol:")
-// lookups are not supported.
+// builtin aliases, with modules.symbols between the name and the commands
+// for "symbol:" lookups. '-' and '_' are the same outside brackets; an
+// alias with unbalanced brackets finds nothing.
 func (ix *Index) Candidates(s string) []Candidate {
 	key, ok := aliasNormalize(s)
-	if !ok || key == "" {
+	if !ok {
 		return nil
 	}
 	var out []Candidate
@@ -253,10 +296,15 @@ func (ix *Index) Candidates(s string) []Candidate {
 			return []Candidate{ix.candidate(key, false)}
 		}
 	}
+	if strings.HasPrefix(key, "symbol:") {
+		if out = ix.fromTable(ix.symbolTable(), key); out != nil {
+			return out
+		}
+	}
 	if ix.hasCommand(key) {
 		return []Candidate{ix.candidate(key, false)}
 	}
-	if out = ix.fromAliases(key); out != nil {
+	if out = ix.fromTable(&ix.aliases, key); out != nil {
 		return out
 	}
 	if ix.builtin[key] {
@@ -283,19 +331,19 @@ func (ix *Index) hasCommand(name string) bool {
 	return false
 }
 
-// fromAliases looks key up in modules.alias. depmod gives every value of
-// modules.alias.bin its module's position in modules.dep as priority and
-// libkmod returns the matches sorted by it, so the order is modules.dep
-// order, whichever patterns matched.
-func (ix *Index) fromAliases(key string) []Candidate {
+// fromTable looks key up in modules.alias or modules.symbols. depmod
+// gives every value of their .bin indexes its module's position in
+// modules.dep as priority and libkmod returns the matches sorted by it, so
+// the order is modules.dep order, whichever patterns matched.
+func (ix *Index) fromTable(t *aliasTable, key string) []Candidate {
 	var buf [16]visit
-	visits := ix.aliases.set.match(key, buf[:0])
+	visits := t.set.match(key, buf[:0])
 	if len(visits) == 0 {
 		return nil
 	}
 	var ids []int32
 	for _, v := range visits {
-		ids = append(ids, ix.aliases.values(v.key)...)
+		ids = append(ids, t.values(v.key)...)
 	}
 	slices.Sort(ids)
 	out := make([]Candidate, len(ids))

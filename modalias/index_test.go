@@ -30,6 +30,7 @@ func TestResolveAndLookup(t *testing.T) {
 		{"blacklisted builtin named directly", "rtc-cmos", nil, []string{"rtc_cmos"}},
 		{"several config aliases, one blacklisted", "gudevd:multi", []string{"battery"}, []string{"battery"}},
 		{"install command makes a name", "gudevd-inst", []string{"gudevd_inst"}, []string{"gudevd_inst"}},
+		{"symbol_request from modules.symbols", "symbol:phy_modify_changed", []string{"libphy"}, []string{"libphy"}},
 		{"nothing", "pci:vZZZZ", nil, nil},
 		{"unbalanced brackets", "broken[", nil, nil},
 	}
@@ -57,6 +58,9 @@ func TestResolveAndLookup(t *testing.T) {
 	}
 	if sd, ok := ix.Softdep("ext4"); !ok || !cmp.Equal(sd.Pre, []string{"crypto-crc32c"}) {
 		t.Errorf("Softdep(ext4) = %v, %v; want modules.softdep's pre: crypto-crc32c", sd, ok)
+	}
+	if err := ix.SymbolsError(); err != nil {
+		t.Errorf("SymbolsError() = %v", err)
 	}
 	var lines []string
 	for _, p := range ix.Problems() {

@@ -8,7 +8,7 @@
 # package into ${GUDEVD_CACHE:-$HOME/.cache/gudevd}/debs unless already there,
 # unpacks it into a temporary directory, runs depmod on it, and writes to
 # testdata/VERSION/:
-#   modules.{alias,dep,builtin,builtin.modinfo,softdep}.gz  the index files
+#   modules.{alias,dep,builtin,builtin.modinfo,softdep,symbols}.gz  the index files
 #   expect.txt.gz  one line per lookup, tab-separated:
 #     LOOKUP  RAW  SHOW  SHOWB
 #   RAW is what `modprobe -R` prints (libkmod's lookup list, no blacklist),
@@ -105,7 +105,7 @@ for k in "${kernels[@]}"; do
 	moddir="$root/lib/modules/$ver"
 	out="$here/$ver"
 	mkdir -p "$out"
-	for f in modules.alias modules.dep modules.builtin modules.builtin.modinfo modules.softdep; do
+	for f in modules.alias modules.dep modules.builtin modules.builtin.modinfo modules.softdep modules.symbols; do
 		gzip -9n <"$moddir/$f" >"$out/$f.gz"
 	done
 	(cd "$repo" && go run ./modalias/testdata/genlookups -dir "$moddir" -guest "$here/guest/*.txt") >"$work/lookups"

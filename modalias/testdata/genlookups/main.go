@@ -76,6 +76,15 @@ func run(dir, guest string, perBus int) error {
 	if err := g.moduleNames(dir); err != nil {
 		return err
 	}
+	// symbol_request() lookups, answered from modules.symbols.
+	symbols, err := readAliases(filepath.Join(dir, "modules.symbols"))
+	if err != nil {
+		return err
+	}
+	for _, i := range g.rng.Perm(len(symbols))[:min(len(symbols), 150)] {
+		g.add(symbols[i])
+		g.add(g.nearMiss(symbols[i]))
+	}
 	g.configCases()
 	for _, s := range []string{"nonexistent", "pci:", "usb:", "acpi:", ":", "x", "pci:vZZZZ", "of:", "dmi:",
 		"gudevd:nothing", "symbol:printk", "platform:", "virtio:d", "input:b", "]broken", "broken[",
