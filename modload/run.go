@@ -67,17 +67,17 @@ type runner struct {
 func (r *runner) runStep(ctx context.Context, i int, do func(context.Context, Step) error) error {
 	s := r.plan.Steps[i]
 	for _, d := range s.Deps {
-		if err := r.wait(ctx, s.Name, d, true); err != nil {
+		if err := r.wait(ctx, i, d, true); err != nil {
 			return err
 		}
 	}
 	for _, p := range s.Pre {
-		if err := r.wait(ctx, s.Name, p, false); err != nil {
+		if err := r.wait(ctx, i, p, false); err != nil {
 			return err
 		}
 	}
 	for _, j := range r.after[i] {
-		if err := r.wait(ctx, s.Name, r.plan.Steps[j].Name, false); err != nil {
+		if err := r.wait(ctx, i, r.plan.Steps[j].Name, false); err != nil {
 			return err
 		}
 	}
@@ -94,9 +94,10 @@ func (r *runner) runStep(ctx context.Context, i int, do func(context.Context, St
 	return do(ctx, s)
 }
 
-// wait waits for step dep to finish. It returns an error when step name
+// wait waits for step dep to finish. It returns an error when step i
 // cannot run: ctx ended, or dep is a hard dependency and failed.
-func (r *runner) wait(ctx context.Context, name, dep string, hard bool) error {
+func (r *runner) wait(ctx context.Context, i int, dep string, hard bool) error {
+	name := r.plan.Steps[i].Name
 	j, ok := r.index[dep]
 	if !ok {
 		if err, failed := r.plan.Errors[dep]; failed && hard {
@@ -107,7 +108,7 @@ func (r *runner) wait(ctx context.Context, name, dep string, hard bool) error {
 		}
 		return nil
 	}
-	if j >= r.index[name] {
+	if j >= i {
 		// Plans from Planner never order a prerequisite later; waiting
 		// on one from a hand-made plan could deadlock.
 		return &ModuleError{Module: name, Op: "plan", Err: fmt.Errorf("prerequisite %s comes later in the plan", dep)}
