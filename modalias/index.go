@@ -18,7 +18,10 @@ type Sources struct {
 	// modules.builtin.modinfo and modules.softdep are read when present.
 	Modules fs.FS
 	// Root, if not nil, is the file system root under which the
-	// modprobe.d directories of ConfigDirs are read.
+	// modprobe.d directories are read: etc/modprobe.d, run/modprobe.d,
+	// usr/local/lib/modprobe.d, usr/lib/modprobe.d and lib/modprobe.d.
+	// Files are read in name order across all of them; a name in an
+	// earlier directory hides the same name in later ones.
 	Root fs.FS
 	// Cmdline is the kernel command line (/proc/cmdline): it adds
 	// "module.param=value" options and modprobe.blacklist=a,b.

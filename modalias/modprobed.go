@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// ConfigDirs are the modprobe.d directories read under Sources.Root, most
+// configDirs are the modprobe.d directories read under Sources.Root, most
 // important first: a file name found in an earlier directory hides the
 // same name in later ones.
-var ConfigDirs = []string{
+var configDirs = []string{
 	"etc/modprobe.d",
 	"run/modprobe.d",
 	"usr/local/lib/modprobe.d",
@@ -53,13 +53,13 @@ type configFile struct {
 // listConfigFiles returns modules.softdep and the modprobe.d files the way
 // libkmod's conf_files_list orders them: one list sorted by file name,
 // where a name seen first (modules.softdep, then the directories in
-// ConfigDirs order) hides later files of the same name. kmod 30 reads
+// configDirs order) hides later files of the same name. kmod 30 reads
 // names ending in ".conf" or ".alias" that do not start with '.'.
 func listConfigFiles(modules, root fs.FS) []configFile {
 	files := []configFile{{name: "modules.softdep", fsys: modules, path: "modules.softdep"}}
 	seen := map[string]bool{"modules.softdep": true}
 	if root != nil {
-		for _, dir := range ConfigDirs {
+		for _, dir := range configDirs {
 			ents, err := fs.ReadDir(root, dir)
 			if err != nil {
 				continue

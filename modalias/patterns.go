@@ -308,6 +308,20 @@ func (m *matcher) brackets(lo, hi, d, k, glob int) {
 // byteRun returns the run of keys[lo:hi] whose byte at d is c; all of
 // them are longer than d.
 func byteRun(keys []string, lo, hi, d int, c byte) (int, int) {
+	if lo == hi || keys[lo][d] > c || keys[hi-1][d] < c {
+		return lo, lo
+	}
+	if hi-lo <= 8 {
+		a := lo
+		for a < hi && keys[a][d] < c {
+			a++
+		}
+		b := a
+		for b < hi && keys[b][d] == c {
+			b++
+		}
+		return a, b
+	}
 	a, b := lo, hi
 	for a < b {
 		mid := int(uint(a+b) >> 1)
