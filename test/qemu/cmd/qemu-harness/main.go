@@ -164,12 +164,13 @@ func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string,
 	}
 	var sums []report.Summary
 	var failed []string
-	for _, kn := range kernels {
-		k, err := qemu.KernelByName(kn)
-		if err != nil {
-			return err
-		}
-		for _, n := range counts {
+	// vCPU counts outermost: a bench cut short still covers both kernels.
+	for _, n := range counts {
+		for _, kn := range kernels {
+			k, err := qemu.KernelByName(kn)
+			if err != nil {
+				return err
+			}
 			for _, sc := range scenarios {
 				p := filepath.Join(runs, fmt.Sprintf("%s-%03d-%s.json", k.Name, n, sc))
 				var s report.Summary

@@ -64,7 +64,7 @@ var (
 	nameRE  = regexp.MustCompile(`^modname: \(.*\) name="(.*)" unformed=(\d+)$`)
 	loadRE  = regexp.MustCompile(`^module_load: (\S+)`)
 	lostRE  = regexp.MustCompile(`entries-in-buffer/entries-written: (\d+)/(\d+)`)
-	lenRE   = regexp.MustCompile(`len: (0x[0-9a-f]+|\d+)`)
+	lenRE   = regexp.MustCompile(`\blen: (?:0x)?([0-9a-f]+)\b`)
 )
 
 // ParseTrace reads the text of /sys/kernel/tracing/trace. Each kprobe name
@@ -98,7 +98,8 @@ func ParseTrace(r io.Reader) (calls []Call, loaded []string, lost int64, err err
 			e := enterRE.FindStringSubmatch(ev)
 			c := Call{Syscall: e[1], Comm: m[1], TID: tid, TGID: tgid, Time: ts, Args: e[2]}
 			if l := lenRE.FindStringSubmatch(e[2]); l != nil && e[1] == "init_module" {
-				c.Len, _ = strconv.ParseInt(l[1], 0, 64)
+				// Syscall tracepoints print every argument in hex.
+				c.Len, _ = strconv.ParseInt(l[1], 16, 64)
 			}
 			open[tid] = len(calls)
 			calls = append(calls, c)
