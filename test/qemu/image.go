@@ -142,7 +142,12 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 	if err := addTree(r, stage, filepath.Join(stage, "lib", "modules")); err != nil {
 		return "", fmt.Errorf("add modules to initramfs: %w", err)
 	}
-	out := filepath.Join(h.Cache, fmt.Sprintf("initramfs-%s-%v.img", im.tree.Release, im.udev))
+	// One file per process: a bench and a test may run side by side, and a
+	// QEMU reading an image must not see another process rewrite it.
+	out := filepath.Join(h.Cache, "images", fmt.Sprintf("initramfs-%s-%v-%d.img", im.tree.Release, im.udev, os.Getpid()))
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", fmt.Errorf("create image directory: %w", err)
+	}
 	f, err := os.Create(out)
 	if err != nil {
 		return "", fmt.Errorf("create initramfs: %w", err)
@@ -160,6 +165,18 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 		return "", fmt.Errorf("write initramfs: %w", err)
 	}
 	return out, f.Close()
+}
+
+// Close removes the images this harness built.
+func (h *Harness) Close() error {
+	var first error
+	for _, img := range h.images {
+		if err := os.Remove(img); err != nil && first == nil {
+			first = fmt.Errorf("remove image: %w", err)
+		}
+	}
+	h.images = nil
+	return first
 }
 
 // boot builds an image for mode and runs it. Every image with userspace

@@ -29,6 +29,7 @@ func TestDedupOnRealKernel(t *testing.T) {
 		}
 	}
 	h := &Harness{Cache: CacheDir(), Progress: testWriter{t}}
+	t.Cleanup(func() { h.Close() })
 	const cpus = 8
 	udevd, err := h.Run(t.Context(), Kernels[0], "udevd", cpus)
 	if err != nil {

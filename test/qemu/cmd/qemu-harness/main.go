@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	h := &qemu.Harness{Cache: qemu.CacheDir(), Progress: os.Stderr, Console: *console}
+	defer h.Close()
 	switch sub {
 	case "capture":
 		for _, k := range qemu.Kernels {
