@@ -1,7 +1,6 @@
 package modalias
 
 import (
-	"errors"
 	"fmt"
 	"syscall"
 )
@@ -40,6 +39,3 @@ func (e *FileError) Unwrap() error { return e.Err }
 func corrupt(file string, line int, format string, args ...any) error {
 	return &FileError{File: file, Line: line, Err: fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrCorrupt)}
 }
-
-// isCorrupt reports whether err is about a malformed line.
-func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }

@@ -396,7 +396,7 @@ func walkOrder(a, b visit) int {
 // libkmod's order, each once, builtin modules included, blacklisted
 // modules dropped.
 func (ix *Index) Resolve(modalias string) []string {
-	return ix.names2(ix.Candidates(modalias), func(c Candidate) bool { return ix.cfg.Blacklist[c.Name] })
+	return uniqueNames(ix.Candidates(modalias), func(c Candidate) bool { return ix.cfg.Blacklist[c.Name] })
 }
 
 // Lookup returns the modules plain "modprobe NAME" would load (the
@@ -404,12 +404,12 @@ func (ix *Index) Resolve(modalias string) []string {
 // directly is loaded even if blacklisted; the blacklist applies only to
 // modules found through an alias.
 func (ix *Index) Lookup(name string) []string {
-	return ix.names2(ix.Candidates(name), func(c Candidate) bool { return c.Alias && ix.cfg.Blacklist[c.Name] })
+	return uniqueNames(ix.Candidates(name), func(c Candidate) bool { return c.Alias && ix.cfg.Blacklist[c.Name] })
 }
 
-// names2 returns the candidates' names, each once, without those drop
+// uniqueNames returns the candidates' names, each once, without those drop
 // rejects.
-func (ix *Index) names2(cs []Candidate, drop func(Candidate) bool) []string {
+func uniqueNames(cs []Candidate, drop func(Candidate) bool) []string {
 	var out []string
 	for _, c := range cs {
 		if !drop(c) && !slices.Contains(out, c.Name) {
