@@ -161,6 +161,14 @@ func (pl *planning) fill(name string) {
 	if s == nil || pl.appended[name] {
 		return
 	}
+	// depmod writes each module's whole closure on its line, so the
+	// dependencies of a dependency are already appended; in a damaged
+	// file they may not be, and are probed here.
+	for _, d := range slices.Backward(s.Deps) {
+		if !pl.appended[d] {
+			pl.probe(d)
+		}
+	}
 	pre, post := pl.softdeps(name)
 	for _, m := range pre {
 		pl.probe(m)
@@ -405,6 +413,13 @@ func (pl *planning) sorted() []Step {
 			if waiting[pos[u]]--; waiting[pos[u]] == 0 {
 				heap.Push(ready, pos[u])
 			}
+		}
+	}
+	for _, n := range live {
+		if _, ok := final[n]; !ok {
+			// Unreachable: every dependency of a live step is live
+			// and cycles are failed. Fail rather than drop it.
+			pl.errs[n] = &ModuleError{Module: n, Op: "plan", Err: fmt.Errorf("%w: cannot order dependencies", ErrDependencyCycle)}
 		}
 	}
 	for i := range out {

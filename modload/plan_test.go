@@ -174,6 +174,9 @@ g.ko:
 inst.ko:
 lonely.ko: nowhere/orphan.ko
 wrongorder.ko: c.ko b.ko
+nt.ko: ntdep.ko
+ntdep.ko: ntdeep.ko
+ntdeep.ko:
 `
 	deps, err := ParseDeps(strings.NewReader(dep), "modules.dep")
 	if err != nil {
@@ -245,6 +248,15 @@ wrongorder.ko: c.ko b.ko
 				{Name: "c", Path: "c.ko"},
 				{Name: "b", Path: "b.ko", Deps: []string{"c"}},
 				{Name: "wrongorder", Path: "wrongorder.ko", Deps: []string{"c", "b"}},
+			},
+		},
+		{
+			name:    "closure missing from a line is followed",
+			request: []string{"nt"},
+			want: []Step{
+				{Name: "ntdeep", Path: "ntdeep.ko"},
+				{Name: "ntdep", Path: "ntdep.ko", Deps: []string{"ntdeep"}},
+				{Name: "nt", Path: "nt.ko", Deps: []string{"ntdep"}},
 			},
 		},
 		{

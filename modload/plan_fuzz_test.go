@@ -1,0 +1,71 @@
+package modload
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gudevd/gudevd/modalias"
+)
+
+// FuzzPlan builds planners from arbitrary modules.dep text and softdep
+// lines ("mod pre1 pre2 : post1") and checks the invariants Run relies on:
+// every requested module is planned, failed or blacklisted; every
+// prerequisite comes earlier and every Post later; and Run over the plan
+// finishes, calling each step once, after its prerequisites.
+func FuzzPlan(f *testing.F) {
+	f.Add("a.ko: b.ko c.ko\nb.ko: c.ko\nc.ko:\n", "a c : b\nc a", "a b x")
+	f.Add("x.ko: y.ko\ny.ko: x.ko\nz.ko: x.ko\n", "z y", "z y x")
+	f.Add("p.ko: q.ko\nq.ko:\nr.ko: p.ko q.ko\n", "q r : p\np : q", "r q")
+	f.Fuzz(func(t *testing.T, depText, softText, request string) {
+		deps, _ := ParseDeps(strings.NewReader(depText), "modules.dep")
+		if deps == nil {
+			t.Fatal("nil Deps")
+		}
+		cfg := &modalias.Config{Softdeps: map[string]modalias.Softdep{}, Install: map[string]string{"inst": "true"},
+			Blacklist: map[string]bool{"black": true}}
+		for line := range strings.Lines(softText) {
+			pre, post, _ := strings.Cut(line, ":")
+			f := strings.Fields(pre)
+			if len(f) == 0 {
+				continue
+			}
+			cfg.Softdeps[normalize(f[0])] = modalias.Softdep{Pre: f[1:], Post: strings.Fields(post)}
+		}
+		names := strings.Fields(request)
+		plan := NewPlanner(deps, cfg, Builtin{"bi": true}.Has).Plan(names)
+		checkPlanOrder(t, plan)
+		for _, n := range names {
+			n = normalize(n)
+			_, failed := plan.Errors[n]
+			planned := slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == n })
+			if !failed && !planned && !slices.Contains(plan.Blacklisted, n) {
+				t.Errorf("requested %s is nowhere in the plan", n)
+			}
+		}
+
+		var mu sync.Mutex
+		done := make(map[string]bool)
+		errs := Run(t.Context(), plan, 3, func(ctx context.Context, s Step) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if done[s.Name] {
+				t.Errorf("%s run twice", s.Name)
+			}
+			for _, d := range slices.Concat(s.Deps, s.Pre) {
+				if !done[d] {
+					t.Errorf("%s run before its prerequisite %s", s.Name, d)
+				}
+			}
+			done[s.Name] = true
+			return nil
+		})
+		for _, s := range plan.Steps {
+			if errs[s.Name] != nil || !done[s.Name] {
+				t.Errorf("%s: run %v, error %v", s.Name, done[s.Name], errs[s.Name])
+			}
+		}
+	})
+}
