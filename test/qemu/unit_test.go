@@ -1,0 +1,260 @@
+package qemu
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gudevd/gudevd/test/qemu/internal/report"
+)
+
+// newcEntry is one record read back from a newc archive.
+type newcEntry struct {
+	Mode         uint32
+	Data         string
+	Major, Minor uint32
+}
+
+// readNewc parses a cpio newc archive the way the kernel's initramfs
+// unpacker does: 110-byte ASCII header, name, padding to 4, data, padding.
+func readNewc(t *testing.T, b []byte) map[string]newcEntry {
+	t.Helper()
+	out := map[string]newcEntry{}
+	for off := 0; ; {
+		if len(b)-off < 110 || string(b[off:off+6]) != "070701" {
+			t.Fatalf("bad header at %d", off)
+		}
+		field := func(i int) uint32 {
+			v, err := strconv.ParseUint(string(b[off+6+8*i:off+14+8*i]), 16, 32)
+			if err != nil {
+				t.Fatalf("bad header field %d at %d: %v", i, off, err)
+			}
+			return uint32(v)
+		}
+		mode, size, rmaj, rmin, nsize := field(1), field(6), field(9), field(10), field(11)
+		name := string(b[off+110 : off+110+int(nsize)-1])
+		off = (off + 110 + int(nsize) + 3) &^ 3
+		data := string(b[off : off+int(size)])
+		off = (off + int(size) + 3) &^ 3
+		if name == "TRAILER!!!" {
+			if off != len(b) {
+				t.Fatalf("%d bytes after the trailer", len(b)-off)
+			}
+			return out
+		}
+		if _, dup := out[name]; dup {
+			t.Fatalf("%s twice in the archive", name)
+		}
+		out[name] = newcEntry{Mode: mode, Data: data, Major: rmaj, Minor: rmin}
+	}
+}
+
+func TestInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tool")
+	if err := os.WriteFile(src, []byte("#!/bin/sh\n"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("tool", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r := NewInitramfs()
+	r.File("init", []byte("abc"), 0o755)
+	if err := r.Copy("usr/sbin/tool", src); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Copy("/usr/sbin/link", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r.Symlink("lib64/ld.so", "/lib/x/ld.so")
+	var b bytes.Buffer
+	n, err := r.WriteTo(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(b.Len()) {
+		t.Errorf("WriteTo returned %d, wrote %d", n, b.Len())
+	}
+	got := readNewc(t, b.Bytes())
+	checks := map[string]newcEntry{
+		"init":          {Mode: modeFile | 0o755, Data: "abc"},
+		"usr/sbin/tool": {Mode: modeFile | 0o750, Data: "#!/bin/sh\n"},
+		"usr/sbin/link": {Mode: modeLink | 0o777, Data: "tool"},
+		"lib64/ld.so":   {Mode: modeLink | 0o777, Data: "/lib/x/ld.so"},
+		"dev/console":   {Mode: modeChr | 0o600, Major: 5, Minor: 1},
+		"usr/sbin":      {Mode: modeDir | 0o755},
+		"usr":           {Mode: modeDir | 0o755},
+	}
+	for name, want := range checks {
+		if diff := cmp.Diff(want, got[name]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	// The kernel creates files in archive order: a directory must come
+	// before anything in it.
+	seen := map[string]bool{}
+	for _, name := range orderOf(t, b.Bytes()) {
+		if d := filepath.Dir(name); d != "." && !seen[d] {
+			t.Errorf("%s comes before its directory %s", name, d)
+		}
+		seen[name] = true
+	}
+}
+
+func orderOf(t *testing.T, b []byte) []string {
+	var names []string
+	for off := 0; off+110 <= len(b); {
+		nsize, _ := strconv.ParseUint(string(b[off+94:off+102]), 16, 32)
+		size, _ := strconv.ParseUint(string(b[off+54:off+62]), 16, 32)
+		name := string(b[off+110 : off+110+int(nsize)-1])
+		if name == "TRAILER!!!" {
+			break
+		}
+		names = append(names, name)
+		off = (off + 110 + int(nsize) + 3) &^ 3
+		off = (off + int(size) + 3) &^ 3
+	}
+	return names
+}
+
+func TestDecodeData(t *testing.T) {
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	for name, body := range map[string]string{"./modaliases.txt": "pci:v1\n", "./uevent/kernel-00001.bin": "add@/x\x00ACTION=add\x00"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.WriteHeader(&tar.Header{Name: "./uevent/", Mode: 0o755, Typeflag: tar.TypeDir})
+	tw.Close()
+	enc := base64.StdEncoding.EncodeToString(tb.Bytes())
+	var wrapped strings.Builder
+	for len(enc) > 76 { // busybox base64 wraps at 76 and the tty adds \r
+		wrapped.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	wrapped.WriteString(enc + "\r\n")
+	serial := "noise\r\nGUDEVD-DATA-BEGIN\r\n" + wrapped.String() + "GUDEVD-DATA-END\r\n"
+
+	got, err := decodeData([]byte(serial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"modaliases.txt": []byte("pci:v1\n"), "uevent/kernel-00001.bin": []byte("add@/x\x00ACTION=add\x00")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decodeData (-want +got):\n%s", diff)
+	}
+	if _, err := decodeData([]byte("GUDEVD-DATA-BEGIN\nAAAA\n")); !errors.Is(err, ErrGuestFailed) {
+		t.Errorf("truncated data: err = %v, want ErrGuestFailed", err)
+	}
+	if got, err := decodeData(nil); err != nil || len(got) != 0 {
+		t.Errorf("no data: %v, %v; want nothing and no error", got, err)
+	}
+}
+
+func TestParseReport(t *testing.T) {
+	tests := []struct {
+		name    string
+		console string
+		want    *report.Report
+	}{
+		{"between markers with kernel noise before", "[ 1.0] virtio\r\nGUDEVD-REPORT-BEGIN\r\n{\"scenario\":\"udevd\",\"cpus\":8,\"calls\":[{\"syscall\":\"finit_module\",\"module\":\"e1000\",\"done\":true}]}\r\nGUDEVD-REPORT-END\r\n",
+			&report.Report{Scenario: "udevd", CPUs: 8, Calls: []report.Call{{Syscall: "finit_module", Module: "e1000", Done: true}}}},
+		{"no report", "Kernel panic - not syncing\n", nil},
+		{"unterminated", "GUDEVD-REPORT-BEGIN\n{\"scenario\":\"udevd\"}\n", nil},
+		{"not JSON", "GUDEVD-REPORT-BEGIN\nguesttool: open trace: no such file\nGUDEVD-REPORT-END\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseReport([]byte(tt.console))
+			if tt.want == nil {
+				if !errors.Is(err, ErrGuestFailed) {
+					t.Errorf("err = %v, want ErrGuestFailed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSelectDatagrams runs the selection over the committed guest captures:
+// selecting again must keep them all (each is the first of its shape), and
+// a repeated shape must go.
+func TestSelectDatagrams(t *testing.T) {
+	files, err := filepath.Glob("../../uevent/testdata/guest/kernel-6.1-*.bin")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captures: %v", err)
+	}
+	var dgrams [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dgrams = append(dgrams, b)
+	}
+	if got := selectDatagrams(dgrams); len(got) != len(dgrams) {
+		t.Errorf("reselecting kept %d of %d", len(got), len(dgrams))
+	}
+	again := append(append([][]byte{}, dgrams...), dgrams[0])
+	if got := selectDatagrams(again); len(got) != len(dgrams) {
+		t.Errorf("a repeated datagram was kept: %d of %d", len(got), len(again))
+	}
+}
+
+func TestWriteSVG(t *testing.T) {
+	var sums []report.Summary
+	for _, sc := range []string{"udevd", "gudevd"} {
+		for _, n := range []int{4, 16, 64} {
+			sums = append(sums, report.Summary{Scenario: sc, Kernel: "6.1", CPUs: n, LoadSyscalls: n * 10, SettleSeconds: float64(n) / 3})
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteSVG(&b, sums); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(&b)
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("SVG is not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+			for _, a := range se.Attr {
+				if a.Name.Local == "points" && len(strings.Fields(a.Value)) != 3 {
+					t.Errorf("polyline has points %q, want 3", a.Value)
+				}
+			}
+		}
+	}
+	// Two panels, one line per kernel and scenario in each.
+	if polylines != 4 {
+		t.Errorf("%d polylines, want 4", polylines)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, tt := range []struct{ in, want float64 }{{0, 1}, {1, 1}, {1.2, 2}, {7, 10}, {140, 200}, {500, 500}} {
+		if got := niceCeil(tt.in); got != tt.want {
+			t.Errorf("niceCeil(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
