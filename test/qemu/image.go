@@ -203,6 +203,8 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Disk: disk, Cmdline: "gudevd.mode=" + mode}
 	if h.Console {
 		vm.Progress = h.Progress
+	} else {
+		vm.Status = h.Progress
 	}
 	h.progress("booting %s at %d vCPUs (mode %s)", t.Name, cpus, mode)
 	return vm.Run(ctx)

@@ -3,6 +3,7 @@ package qemu
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -54,6 +55,17 @@ func WriteSideBySide(w io.Writer, sums []report.Summary) error {
 			d = append(d[:8], "...")
 		}
 		fmt.Fprintf(w, "\n%s loaded more than once: %s\n", s.Scenario, strings.Join(d, " "))
+	}
+	for _, s := range sums {
+		if len(s.Failures) == 0 {
+			continue
+		}
+		var f []string
+		for k, n := range s.Failures {
+			f = append(f, fmt.Sprintf("%s×%d", k, n))
+		}
+		sort.Strings(f)
+		fmt.Fprintf(w, "%s failed loads (the device or CPU lacks what the driver needs): %s\n", s.Scenario, strings.Join(f, " "))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,7 @@ type VM struct {
 	Cmdline   string    // appended to the harness's own parameters
 	Disk      string    // raw image attached to the AHCI controller
 	Progress  io.Writer // console lines are copied here if non-nil
+	Status    io.Writer // a heartbeat with the last console line every 20 s, if non-nil
 	Timeout   time.Duration
 }
 
@@ -107,16 +109,19 @@ func (vm *VM) Run(ctx context.Context) (*Boot, error) {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
 	var console bytes.Buffer
+	hb := newHeartbeat(vm.Status, vm.CPUs)
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
 		l := sc.Bytes()
 		console.Write(l)
 		console.WriteByte('\n')
+		hb.line(l)
 		if vm.Progress != nil {
 			fmt.Fprintf(vm.Progress, "  | %s\n", strings.TrimRight(string(l), "\r"))
 		}
 	}
+	hb.stop()
 	werr := cmd.Wait()
 	b := &Boot{Console: console.Bytes()}
 	switch {
@@ -182,4 +187,51 @@ func decodeData(data []byte) (map[string][]byte, error) {
 		}
 		files[strings.TrimPrefix(filepath.Clean(h.Name), "./")] = b
 	}
+}
+
+// heartbeat reports a long boot's progress: TCG at 64 vCPUs is silent for
+// minutes otherwise.
+type heartbeat struct {
+	mu   sync.Mutex // guards the field below
+	last string
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newHeartbeat(w io.Writer, cpus int) *heartbeat {
+	hb := &heartbeat{done: make(chan struct{})}
+	if w == nil {
+		return hb
+	}
+	start := time.Now()
+	hb.wg.Add(1)
+	go func() {
+		defer hb.wg.Done()
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-hb.done:
+				return
+			case <-t.C:
+				hb.mu.Lock()
+				last := hb.last
+				hb.mu.Unlock()
+				fmt.Fprintf(w, "  ... %d vCPUs, %v: %s\n", cpus, time.Since(start).Round(time.Second), last)
+			}
+		}
+	}()
+	return hb
+}
+
+func (hb *heartbeat) line(l []byte) {
+	hb.mu.Lock()
+	hb.last = strings.TrimSpace(string(l))
+	hb.mu.Unlock()
+}
+
+func (hb *heartbeat) stop() {
+	close(hb.done)
+	hb.wg.Wait()
 }

@@ -214,6 +214,7 @@ func TestSummarize(t *testing.T) {
 		DuplicateBytes: 1000 + 100, // the init_module call carries its own length
 		PerModule:      map[string]int{"a": 3, "b": 1},
 		ByComm:         map[string]int{"w": 4, "modprobe": 1},
+		Failures:       map[string]int{"b:ENODEV": 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Summarize (-want +got):\n%s", diff)

@@ -33,6 +33,7 @@ func Summarize(r *Report, size func(module string) int64) Summary {
 		SettleSeconds: r.Settled - r.Start,
 		PerModule:     map[string]int{},
 		ByComm:        map[string]int{},
+		Failures:      map[string]int{},
 		Lost:          r.Lost,
 	}
 	for _, c := range r.Calls {
@@ -41,6 +42,7 @@ func Summarize(r *Report, size func(module string) int64) Summary {
 			s.EEXIST++
 		} else if c.Ret < 0 {
 			s.OtherErrors++
+			s.Failures[c.Module+":"+c.Errno]++
 		}
 		if c.Module == "" {
 			s.Unnamed++
