@@ -21,6 +21,7 @@ type Summary struct {
 	DuplicateBytes int64          // module bytes the kernel read for duplicate calls
 	PerModule      map[string]int // calls per module name
 	ByComm         map[string]int // calls per calling command (udevd workers, modprobe, gudevd)
+	Failures       map[string]int // "module:ERRNO" -> calls, for errors other than EEXIST
 	Lost           int64
 }
 
