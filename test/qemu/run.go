@@ -58,6 +58,10 @@ func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) 
 		return nil, fmt.Errorf("run %s on %s at %d vCPUs: %w; last console lines:\n%s", scenario, k.Name, cpus, err, tail(b.Console, 25))
 	}
 	rep.Kernel = k.Name
+	if rep.SettleExit != 0 {
+		return nil, fmt.Errorf("run %s on %s at %d vCPUs: %w: settle exited %d, the event queue never drained; last console lines:\n%s",
+			scenario, k.Name, cpus, ErrGuestFailed, rep.SettleExit, tail(b.Console, 25))
+	}
 	sizes := moduleSizes(t)
 	res := &Result{Report: *rep, Summary: report.Summarize(rep, sizes), Files: b.Files}
 	return res, nil

@@ -69,12 +69,11 @@ udevd_start() {
 udevd_coldplug() {
 	udevadm trigger --type=subsystems --action=add
 	udevadm trigger --type=devices --action=add
-	udevadm settle --timeout=$((120 + 10 * $(nproc)))
+	udevadm settle --timeout=$((120 + 10 * $(nproc))) || settle_rc=$?
 }
 
 gudevd_settle() {
-	gudevd settle --timeout=$((120 + 10 * $(nproc)))s
-	echo "gudevd-guest: gudevd settle exit $?"
+	gudevd settle --timeout=$((120 + 10 * $(nproc)))s || settle_rc=$?
 }
 
 case "$mode" in
@@ -120,6 +119,7 @@ capture-libudev)
 	;;
 udevd|gudevd|gudevd-scan|alongside|none)
 	cat /proc/modules > /out/modules-start.txt
+	settle_rc=0
 	trace_start
 	t0=$(uptime_now)
 	case "$mode" in
@@ -160,7 +160,7 @@ udevd|gudevd|gudevd-scan|alongside|none)
 	dmesg > /out/dmesg.txt
 	dmesg -n 1
 	echo GUDEVD-REPORT-BEGIN
-	guesttool report -trace $T/trace -start "$t0" -settled "$t1" -scenario "$mode"
+	guesttool report -trace $T/trace -start "$t0" -settled "$t1" -scenario "$mode" -settle-exit $settle_rc
 	echo GUDEVD-REPORT-END
 	;;
 *)

@@ -22,6 +22,7 @@ func cmdReport(ctx context.Context, args []string, stdout io.Writer) error {
 	start := fl.String("start", "0", "uptime when coldplug began")
 	settled := fl.String("settled", "0", "uptime when settled")
 	scenario := fl.String("scenario", "", "scenario name")
+	settleExit := fl.Int("settle-exit", 0, "exit status of the settle command")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +46,8 @@ func cmdReport(ctx context.Context, args []string, stdout io.Writer) error {
 		Calls:    calls,
 		Loaded:   loaded,
 		Lost:     lost,
+
+		SettleExit: *settleExit,
 	}
 	r.Start, _ = strconv.ParseFloat(*start, 64)
 	r.Settled, _ = strconv.ParseFloat(*settled, 64)

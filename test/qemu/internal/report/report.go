@@ -27,7 +27,8 @@ type Report struct {
 	Loaded       []string `json:"loaded"` // module_load tracepoint: modules that went live
 	ModulesStart []string `json:"modules_start"`
 	ModulesEnd   []string `json:"modules_end"`
-	Lost         int64    `json:"lost"` // trace entries the ring buffer dropped
+	Lost         int64    `json:"lost"`        // trace entries the ring buffer dropped
+	SettleExit   int      `json:"settle_exit"` // exit status of udevadm settle or gudevd settle
 }
 
 // Call is one finit_module or init_module syscall.
