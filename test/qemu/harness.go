@@ -52,26 +52,6 @@ func (h *Harness) buildStatic(ctx context.Context, pkg, dst string) error {
 	return nil
 }
 
-// disk returns a small blank raw image for the AHCI disk.
-func (h *Harness) disk() (string, error) {
-	p := filepath.Join(h.Cache, "disk.img")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	if err := os.MkdirAll(h.Cache, 0o755); err != nil {
-		return "", fmt.Errorf("create cache: %w", err)
-	}
-	f, err := os.Create(p)
-	if err != nil {
-		return "", fmt.Errorf("create disk image: %w", err)
-	}
-	defer f.Close()
-	if err := f.Truncate(64 << 20); err != nil {
-		return "", fmt.Errorf("size disk image: %w", err)
-	}
-	return p, nil
-}
-
 // ModuleSet returns the modules a kernel's guest needs: every module the
 // guest's modaliases resolve to, with dependencies, found by booting with
 // the modules found so far, loading them all and looking again until no new

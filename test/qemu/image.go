@@ -196,11 +196,7 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 		}
 		h.images[key] = img
 	}
-	disk, err := h.disk()
-	if err != nil {
-		return nil, err
-	}
-	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Disk: disk, Cmdline: "gudevd.mode=" + mode}
+	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Cmdline: "gudevd.mode=" + mode}
 	if h.Console {
 		vm.Progress = h.Progress
 	} else {

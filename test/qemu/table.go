@@ -65,7 +65,7 @@ func WriteSideBySide(w io.Writer, sums []report.Summary) error {
 			f = append(f, fmt.Sprintf("%s×%d", k, n))
 		}
 		sort.Strings(f)
-		fmt.Fprintf(w, "%s failed loads (the device or CPU lacks what the driver needs): %s\n", s.Scenario, strings.Join(f, " "))
+		fmt.Fprintf(w, "%s failed loads other than EEXIST (module:errno×calls): %s\n", s.Scenario, strings.Join(f, " "))
 	}
 	return nil
 }

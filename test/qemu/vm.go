@@ -82,6 +82,18 @@ func (vm *VM) Run(ctx context.Context) (*Boot, error) {
 	}
 	defer os.RemoveAll(dir)
 	dataPath := filepath.Join(dir, "data")
+	disk := vm.Disk
+	if disk == "" {
+		// A private sparse image: QEMU locks its disks, and guests run
+		// side by side.
+		disk = filepath.Join(dir, "disk.img")
+		if err := os.WriteFile(disk, nil, 0o600); err != nil {
+			return nil, fmt.Errorf("create disk image: %w", err)
+		}
+		if err := os.Truncate(disk, 64<<20); err != nil {
+			return nil, fmt.Errorf("size disk image: %w", err)
+		}
+	}
 	mem := vm.MemoryMB
 	if mem == 0 {
 		mem = 1024 + 32*vm.CPUs
@@ -94,7 +106,7 @@ func (vm *VM) Run(ctx context.Context) (*Boot, error) {
 		"-kernel", vm.Kernel, "-initrd", vm.Initramfs,
 		"-append", "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init " + vm.Cmdline,
 	}
-	args = append(args, Devices(vm.Disk)...)
+	args = append(args, Devices(disk)...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.WaitDelay = 5 * time.Second
 	// A harness that dies must not leave a 64-vCPU guest spinning.
