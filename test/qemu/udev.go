@@ -13,9 +13,15 @@ import (
 
 // udevPackages are the Debian packages whose files the udevd scenarios run:
 // systemd-udevd and udevadm (one binary), their helpers and packaged rules,
-// and kmod for the kernel's modprobe helper. Shared libraries are not listed:
-// addUdev follows DT_NEEDED and asks dpkg which package owns each library.
-var udevPackages = []string{"udev", "libudev1", "libsystemd-shared", "kmod", "libc6"}
+// kmod for the kernel's modprobe helper, and the libraries bookworm's
+// builds of them need. addUdev follows DT_NEEDED from the binaries; a
+// library none of these packages has is looked up with dpkg-query on the
+// host, so a newer udev that needs one more library still works there.
+var udevPackages = []string{
+	"udev", "libudev1", "libsystemd-shared", "kmod", "libc6",
+	"libacl1", "libblkid1", "libcap2", "libkmod2", "liblzma5", "libpcre2-8-0",
+	"libselinux1", "libssl3", "libzstd1",
+}
 
 // libDirs are where the dynamic loader looks without an ld.so.cache, plus
 // systemd's private library directory (udevadm's RUNPATH).
