@@ -3,6 +3,7 @@ package qemu
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -127,13 +128,15 @@ func orderOf(t *testing.T, b []byte) []string {
 
 func TestDecodeData(t *testing.T) {
 	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
+	zw := gzip.NewWriter(&tb)
+	tw := tar.NewWriter(zw)
 	for name, body := range map[string]string{"./modaliases.txt": "pci:v1\n", "./uevent/kernel-00001.bin": "add@/x\x00ACTION=add\x00"} {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
 		tw.Write([]byte(body))
 	}
 	tw.WriteHeader(&tar.Header{Name: "./uevent/", Mode: 0o755, Typeflag: tar.TypeDir})
 	tw.Close()
+	zw.Close()
 	enc := base64.StdEncoding.EncodeToString(tb.Bytes())
 	var wrapped strings.Builder
 	for len(enc) > 76 { // busybox base64 wraps at 76 and the tty adds \r

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -163,7 +164,7 @@ func tail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// decodeData unpacks the base64 tar the guest writes to its second serial
+// decodeData unpacks the base64 tar.gz the guest writes to its second serial
 // port between GUDEVD-DATA-BEGIN and GUDEVD-DATA-END.
 func decodeData(data []byte) (map[string][]byte, error) {
 	files := map[string][]byte{}
@@ -181,7 +182,11 @@ func decodeData(data []byte) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode guest data: %w", err)
 	}
-	tr := tar.NewReader(bytes.NewReader(raw))
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decompress guest data: %w", err)
+	}
+	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {

@@ -19,7 +19,7 @@ finish() {
 	if [ -n "$(ls /out)" ]; then
 		{
 			echo GUDEVD-DATA-BEGIN
-			tar -C /out -cf - . | base64
+			tar -C /out -czf - . | base64
 			echo GUDEVD-DATA-END
 		} > /dev/ttyS1
 	fi

@@ -38,7 +38,7 @@ type Call struct {
 	TID     int     `json:"tid"`
 	TGID    int     `json:"tgid"`
 	Time    float64 `json:"time"`
-	Args    string  `json:"args"`
+	Args    string  `json:"-"`                // raw arguments; left out of the console report, which must stay short at 64 vCPUs
 	Module  string  `json:"module,omitempty"` // from the kprobe; empty if the kernel rejected the image before naming it
 	Len     int64   `json:"len,omitempty"`    // init_module's image length
 	Ret     int64   `json:"ret"`
