@@ -172,6 +172,16 @@ func (g *Group) run(key string, c *call, fn func(context.Context) ([]byte, error
 	c.val, c.err = fn(g.ctx)
 }
 
+// Has reports whether key has a run, in flight or finished, that Do would
+// share rather than start fn. It counts nothing: a caller uses it to choose
+// a cheaper way to wait, then asks Do as usual.
+func (g *Group) Has(key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.calls[key]
+	return ok
+}
+
 // Forget drops key's finished result, success or failure, so the next
 // request runs fn again (the module was removed). A run in flight is not
 // forgotten: a second concurrent run of one key is exactly what the Group

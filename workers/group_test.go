@@ -337,3 +337,41 @@ func TestGroupClose(t *testing.T) {
 		t.Errorf("Do of a done key after Close = %q, %v, %v, want its result", val, err, how)
 	}
 }
+
+func TestGroupHas(t *testing.T) {
+	g := NewGroup()
+	defer g.Close(context.Background())
+	ctx := context.Background()
+	if g.Has("k") {
+		t.Fatal("Has on an unknown key = true")
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Do(ctx, "k", func(context.Context) ([]byte, error) {
+			close(started)
+			<-release
+			return nil, errors.New("boom")
+		})
+	}()
+	<-started
+	if !g.Has("k") {
+		t.Error("Has on a key in flight = false, want true: Do joins it")
+	}
+	close(release)
+	<-done
+	if !g.Has("k") {
+		t.Error("Has on a failed key = false, want true: Do serves the failure")
+	}
+	before := g.Stats()
+	g.Has("k")
+	if after := g.Stats(); after != before {
+		t.Errorf("Has changed the counters: %+v -> %+v", before, after)
+	}
+	g.Forget("k")
+	if g.Has("k") {
+		t.Error("Has after Forget = true")
+	}
+}

@@ -199,7 +199,13 @@ func TestDaemonOneLoadPerModule(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.handle(context.Background(), kernelEvent(t, uint64(i+1), "add", fmt.Sprintf("/devices/system/cpu/cpu%d", i), "cpu", "MODALIAS="+cpuAlias))
+			// Two CPU models whose modules overlap: their plans run side
+			// by side and share aesni_intel's chain through the group.
+			alias := cpuAlias
+			if i%2 == 1 {
+				alias = "cpu:type:x86,ven0000fam0006mod0056:feature:,0081,0089"
+			}
+			d.handle(context.Background(), kernelEvent(t, uint64(i+1), "add", fmt.Sprintf("/devices/system/cpu/cpu%d", i), "cpu", "MODALIAS="+alias))
 		}()
 	}
 	wg.Wait()

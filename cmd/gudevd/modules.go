@@ -11,6 +11,7 @@ import (
 	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
 	"github.com/gudevd/gudevd/workers"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,6 +26,40 @@ type catalog struct {
 	index   *modalias.Index
 	deps    *modload.Deps
 	planner *modload.Planner
+
+	mu    sync.Mutex // guards plans
+	plans map[string]*aliasPlan
+}
+
+// aliasPlan is one MODALIAS's plan, computed once: the first of a storm's
+// identical CPU events computes it while the others wait on once.
+type aliasPlan struct {
+	once sync.Once
+	plan *modload.Plan
+}
+
+// maxCachedPlans bounds the MODALIAS -> plan cache. A machine has a few
+// hundred distinct modaliases however many CPUs it has; past the bound the
+// cache starts over rather than grow with hostile input.
+const maxCachedPlans = 4096
+
+// planAlias resolves a MODALIAS and plans its modules, once per distinct
+// string: every CPU of a machine sends the same CPU modalias, and resolving
+// and planning it (~160 µs on Debian's index) for each of 4096 CPUs would be
+// most of the daemon's work. Plans are immutable, so callers share them.
+func (c *catalog) planAlias(alias string) *modload.Plan {
+	c.mu.Lock()
+	if c.plans == nil || len(c.plans) >= maxCachedPlans {
+		c.plans = map[string]*aliasPlan{}
+	}
+	e, ok := c.plans[alias]
+	if !ok {
+		e = &aliasPlan{}
+		c.plans[alias] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.plan = c.planner.Plan(c.index.Resolve(alias)) })
+	return e.plan
 }
 
 // withConfig returns the catalog planning with cfg instead of the index's
@@ -45,6 +80,7 @@ func (c *catalog) withConfig(cfg *modalias.Config) *catalog {
 type modules struct {
 	log      *slog.Logger
 	group    *workers.Group
+	flights  singleflight.Group // walks of one MODALIAS's plan in progress
 	pool     runner
 	parallel int // steps of one plan that may run at once
 
@@ -92,11 +128,23 @@ func (m *modules) loadModalias(ctx context.Context, alias string) []loadResult {
 	m.mu.Lock()
 	m.lookups++
 	m.mu.Unlock()
-	names := cat.index.Resolve(alias)
-	if len(names) == 0 {
+	plan := cat.planAlias(alias)
+	if len(plan.Steps) == 0 && len(plan.Errors) == 0 && len(plan.Blacklisted) == 0 {
 		return nil
 	}
-	return m.load(ctx, cat, names, false)
+	// Identical events that arrive together (one per CPU) share one walk of
+	// the plan: the group already makes every module load once, and this
+	// makes the storm's other events cost a wait instead of a goroutine per
+	// module each. The walk must not end with the caller that started it.
+	ch := m.flights.DoChan(alias, func() (any, error) {
+		return m.run(context.WithoutCancel(ctx), plan, false), nil
+	})
+	select {
+	case r := <-ch:
+		return r.Val.([]loadResult)
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // loadNamed loads modules named by a person or by the kernel's
@@ -126,15 +174,28 @@ func (m *modules) loadNamed(ctx context.Context, names []string, retry bool) ([]
 
 // load plans names and runs the plan through the group.
 func (m *modules) load(ctx context.Context, cat *catalog, names []string, retry bool) []loadResult {
-	plan := cat.planner.Plan(names)
-	errs := modload.Run(ctx, plan, m.parallel, func(ctx context.Context, s modload.Step) error {
-		return m.loadStep(ctx, s, retry)
-	})
+	return m.run(ctx, cat.planner.Plan(names), retry)
+}
+
+// run executes a plan through the group.
+func (m *modules) run(ctx context.Context, plan *modload.Plan, retry bool) []loadResult {
+	errs, ok := m.served(ctx, plan, retry)
+	if !ok {
+		errs = modload.Run(ctx, plan, m.parallel, func(ctx context.Context, s modload.Step) error {
+			return m.loadStep(ctx, s, retry)
+		})
+	}
 	out := make([]loadResult, 0, len(errs))
 	for _, s := range plan.Steps {
 		out = append(out, resultOf(s.Name, errs[s.Name]))
 	}
 	for name, err := range plan.Errors {
+		var me *modload.ModuleError
+		if errors.As(err, &me) && me.Op == "plan softdep" {
+			// A softdep naming no module fails nobody, as in modprobe.
+			m.log.Debug("skip unknown softdep", "module", name, "err", err)
+			continue
+		}
 		m.recordFailure(name, err)
 		out = append(out, resultOf(name, err))
 	}
@@ -142,6 +203,31 @@ func (m *modules) load(ctx context.Context, cat *catalog, names []string, retry 
 		out = append(out, loadResult{Module: name, Result: "blacklisted"})
 	}
 	return out
+}
+
+// served answers a plan whose every module has already been asked for, the
+// common case in a storm: the first CPU's event starts the loads and the
+// other CPUs' events wait for them in plan order, one goroutine each, instead
+// of a goroutine per module per event. Waiting in order is safe: a module
+// in the group was started only after its dependencies succeeded. A retry
+// always takes the full path, since it may run failed modules again.
+func (m *modules) served(ctx context.Context, plan *modload.Plan, retry bool) (map[string]error, bool) {
+	if retry {
+		return nil, false
+	}
+	for _, s := range plan.Steps {
+		if !m.group.Has(s.Name) {
+			return nil, false
+		}
+	}
+	errs := make(map[string]error, len(plan.Steps)+len(plan.Errors))
+	for name, err := range plan.Errors {
+		errs[name] = err
+	}
+	for _, s := range plan.Steps {
+		errs[s.Name] = m.loadStep(ctx, s, false)
+	}
+	return errs, true
 }
 
 func resultOf(name string, err error) loadResult {
