@@ -50,8 +50,9 @@ func gunzip(t testing.TB, path string) []byte {
 	return data
 }
 
-// kernelSources returns a kernel's index files and the test modprobe.d
-// (as usr/lib/modprobe.d), the inputs regen.sh gave modprobe.
+// kernelSources returns a kernel's index files, the test modprobe.d (as
+// usr/lib/modprobe.d) and testdata/cmdline.txt: what regen.sh gave
+// modprobe.
 func kernelSources(t testing.TB, version string) Sources {
 	t.Helper()
 	mods := fstest.MapFS{}
@@ -66,7 +67,11 @@ func kernelSources(t testing.TB, version string) Sources {
 		t.Fatal(err)
 	}
 	root := fstest.MapFS{"usr/lib/modprobe.d/gudevd-test.conf": &fstest.MapFile{Data: conf}}
-	return Sources{Modules: mods, Root: root}
+	cmdline, err := os.ReadFile("testdata/cmdline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Sources{Modules: mods, Root: root, Cmdline: string(cmdline)}
 }
 
 type expectation struct {
@@ -150,6 +155,56 @@ func checkBlacklist(t *testing.T, e expectation, what string, got, loads []strin
 		}
 	}
 	return diffs
+}
+
+// TestConformanceConfig compares the configuration Load merged from
+// modprobe.d, modules.softdep and the kernel command line with what
+// `modprobe -c` printed for the same inputs, line by line and in order.
+func TestConformanceConfig(t *testing.T) {
+	for _, version := range append(kernels, synthetic) {
+		t.Run(version, func(t *testing.T) {
+			ix, err := Load(kernelSources(t, version))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Split(strings.TrimRight(string(gunzip(t, filepath.Join("testdata", version, "config.txt.gz"))), "\n"), "\n")
+			if d := cmp.Diff(want, showConfig(&ix.conf)); d != "" {
+				t.Errorf("modprobe -c (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// showConfig prints the configuration as modprobe -c (kmod 30) does,
+// including its softdep printing, which omits the space before "post:".
+func showConfig(st *configState) []string {
+	var out []string
+	for _, b := range st.blacklist {
+		out = append(out, "blacklist "+b)
+	}
+	for _, c := range st.installs {
+		out = append(out, "install "+c.module+" "+c.cmd)
+	}
+	for _, c := range st.removes {
+		out = append(out, "remove "+c.module+" "+c.cmd)
+	}
+	for _, a := range st.aliases {
+		out = append(out, "alias "+a.pattern+" "+a.module)
+	}
+	for _, o := range st.options {
+		out = append(out, "options "+o.module+" "+o.cmd)
+	}
+	for _, s := range st.softdeps {
+		var v string
+		if len(s.dep.Pre) > 0 {
+			v = "pre: " + strings.Join(s.dep.Pre, " ")
+		}
+		if len(s.dep.Post) > 0 {
+			v += "post: " + strings.Join(s.dep.Post, " ")
+		}
+		out = append(out, "softdep "+s.module+" "+v)
+	}
+	return out
 }
 
 // TestConformanceGuests checks that the captured guest modaliases are part

@@ -157,10 +157,16 @@ func FuzzMatch(f *testing.F) {
 	f.Add("usb:v0421p0492d04[6-9]*dc*\nusb:v0421p0492d0[5-9]*dc*", "usb:v0421p0492d0470dc00")
 	f.Add("a\\*b*\n[!x]?\n[]a]*\n*\\\\", "a*bc")
 	f.Add("of:N*T*Cfoo,bar\nof:N*T*Cfoo,barC*", "of:NxTyCfoo,barCz")
+	f.Add("gx:a*\\?\\\ngx:a*\\[b\ngx:a*c\ngx:a?c", "gx:a*\\?x")
 	f.Fuzz(func(t *testing.T, patterns, key string) {
 		// libkmod also matches a wildcard in the string against the
-		// same byte in a key; the reference knows nothing of that.
+		// same byte in a key; the reference knows nothing of that, so
+		// such strings are only run for crashes.
 		if strings.ContainsAny(key, "*?[") {
+			if len(patterns) <= 400 && len(key) <= 32 && strings.IndexByte(patterns, 0) < 0 && strings.IndexByte(key, 0) < 0 {
+				ps := newPatternSet(strings.Split(patterns, "\n"))
+				ps.match(key, nil)
+			}
 			return
 		}
 		if len(patterns) > 400 || len(key) > 32 || strings.Count(patterns, "*") > 6 {

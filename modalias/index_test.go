@@ -11,8 +11,8 @@ import (
 )
 
 // TestResolveAndLookup pins down the two blacklist rules on Debian's 6.1
-// tree with testdata/modprobe.d; the conformance test checks the same
-// rules against modprobe for every lookup.
+// tree with testdata/modprobe.d and testdata/cmdline.txt; the conformance
+// test checks the same rules against modprobe for every lookup.
 func TestResolveAndLookup(t *testing.T) {
 	ix, err := Load(kernelSources(t, kernels[0]))
 	if err != nil {
@@ -31,6 +31,9 @@ func TestResolveAndLookup(t *testing.T) {
 		{"several config aliases, one blacklisted", "gudevd:multi", []string{"battery"}, []string{"battery"}},
 		{"install command makes a name", "gudevd-inst", []string{"gudevd_inst"}, []string{"gudevd_inst"}},
 		{"symbol_request from modules.symbols", "symbol:phy_modify_changed", []string{"libphy"}, []string{"libphy"}},
+		{"command line blacklist", "psmouse", nil, []string{"psmouse"}},
+		{"command line blacklist through an alias", "serio:ty01pr00id00ex00", []string{"serio_raw"}, []string{"serio_raw"}},
+		{"command line blacklist names are not normalised", "snd-pcsp", []string{"snd_pcsp"}, []string{"snd_pcsp"}},
 		{"nothing", "pci:vZZZZ", nil, nil},
 		{"unbalanced brackets", "broken[", nil, nil},
 	}
@@ -50,7 +53,7 @@ func TestResolveAndLookup(t *testing.T) {
 	if !ix.Exists("snd-hda-intel") || ix.Exists("rtc_cmos") {
 		t.Error("Exists: want snd-hda-intel in modules.dep and rtc_cmos not")
 	}
-	if got, want := ix.Config().Options["e1000e"], "InterruptThrottleRate=3000 debug=1"; got != want {
+	if got, want := ix.Config().Options["e1000e"], "InterruptThrottleRate=3000 debug=1 SmartPowerDownEnable=1"; got != want {
 		t.Errorf("Options[e1000e] = %q, want %q", got, want)
 	}
 	if cmd, ok := ix.InstallCommand("gudevd-inst"); !ok || cmd != "/bin/true" {

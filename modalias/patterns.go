@@ -198,6 +198,9 @@ func (m *matcher) walk(lo, hi, d, k, glob int) {
 		}
 		if inGlob {
 			if a, b := byteRun(keys, t, hi, d, '\\'); a < b {
+				for a < b && len(keys[a]) == d+1 {
+					a++ // a trailing backslash never matches
+				}
 				if a, b := byteRun(keys, a, b, d+1, c); a < b {
 					m.walk(a, b, d+2, k+1, glob)
 				}
@@ -292,7 +295,17 @@ func (m *matcher) star(lo, hi, d, k, glob int) {
 func (m *matcher) brackets(lo, hi, d, k, glob int) {
 	keys := m.ps.keys
 	for lo < hi {
-		n, _ := bracketLen(keys[lo], d)
+		n, ok := bracketLen(keys[lo], d)
+		if !ok {
+			// Only reachable after libkmod's literal descent through a
+			// wildcard put the glob where trieSafe did not look: let
+			// fnmatch decide, as libkmod does.
+			if fnmatch(keys[lo][d:], m.key[k:]) {
+				m.out = append(m.out, visit{keys[lo], glob})
+			}
+			lo++
+			continue
+		}
 		tok := keys[lo][d : d+n]
 		end := lo + 1
 		for end < hi && strings.HasPrefix(keys[end][d:], tok) {

@@ -3,12 +3,14 @@
 #
 #     modalias/testdata/regen.sh [synthetic]
 #
-# Needs apt-get (Debian bookworm sources), dpkg-deb, depmod and modprobe from
-# kmod 30, gzip and go. For each kernel below it downloads the Debian image
+# Needs root (for unshare and mount), apt-get (Debian bookworm sources),
+# dpkg-deb, depmod and modprobe from kmod 30, gzip and go. For each kernel below it downloads the Debian image
 # package into ${GUDEVD_CACHE:-$HOME/.cache/gudevd}/debs unless already there,
 # unpacks it into a temporary directory, runs depmod on it, and writes to
 # testdata/VERSION/:
 #   modules.{alias,dep,builtin,builtin.modinfo,softdep,symbols}.gz  the index files
+#   config.txt.gz  what `modprobe -c` prints before it dumps the indexes:
+#     the merged modprobe.d, modules.softdep and kernel command line
 #   expect.txt.gz  one line per lookup, tab-separated:
 #     LOOKUP  RAW  SHOW  SHOWB
 #   RAW is what `modprobe -R` prints (libkmod's lookup list, no blacklist),
@@ -19,8 +21,9 @@
 # The lookups come from testdata/genlookups (deterministic) and include
 # testdata/guest/*.txt, modaliases captured in QEMU guests.
 # With "synthetic" only testdata/0.0.0-synthetic (see synth below) is rebuilt.
-# modprobe is always given -d, -S and -C testdata/modprobe.d, so nothing of
-# this machine's own module tree or configuration is read.
+# modprobe is always given -d, -S and -C testdata/modprobe.d, and sees
+# testdata/cmdline.txt as /proc/cmdline, so nothing of this machine's own
+# module tree, configuration or command line is read.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,11 +34,22 @@ kernels=(
 	"6.12.117+deb12-amd64 linux-image-6.12.117+deb12-amd64-unsigned"
 )
 
+# modprobe reads the kernel command line from /proc/cmdline: show it
+# testdata/cmdline.txt instead, in a private mount namespace (needs root).
+if [ -z "${GUDEVD_REGEN_NS:-}" ]; then
+	exec env GUDEVD_REGEN_NS=1 unshare --mount --propagation private "$0" "$@"
+fi
+mount --bind "$here/cmdline.txt" /proc/cmdline
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache"
 
-blacklist=$(awk '$1 == "blacklist" { gsub("-", "_", $2); print $2 }' "$here"/modprobe.d/*.conf)
+# Lookups that find one of these get modprobe -D and -b -D recorded.
+blacklist=$({
+	awk '$1 == "blacklist" { print $2 }' "$here"/modprobe.d/*.conf
+	grep -o 'modprobe\.blacklist=[^ ]*' "$here/cmdline.txt" | cut -d= -f2 | tr ',' '\n'
+} | tr '-' '_')
 
 # names prints the module names in modprobe -D output.
 names() {
@@ -61,6 +75,7 @@ lookup() {
 		done
 		printf '%s\t%s\t%s\t%s\n' "$l" "$raw" "$show" "$showb"
 	done | gzip -9n >"$out/expect.txt.gz"
+	"${mp[@]}" -c 2>/dev/null | sed '/^# End of configuration files/,$d' | gzip -9n >"$out/config.txt.gz"
 }
 
 # A made-up kernel with only builtin modules: depmod turns its

@@ -252,7 +252,7 @@ func (g *gen) configCases() {
 		"gudevd:dashx", "gudevd:slash/x/y", "gudevd:longcontinued", "gudevd:long", "gudevd:class5",
 		"gudevd:opena", "gudevd:open[abc", "gudevd:missing-module", "gudevd-inst", "gudevd_inst",
 		"gudevd-inst2", "gudevd-rm", "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00",
-		"pcspkr", "floppy", "nouveau", "e1000e", "intel-cstate", "intel_cstate", "virtio_net", "uas",
+		"psmouse", "serio:ty01pr00id00ex00", "snd-pcsp", "snd_pcsp", "pcspkr", "floppy", "nouveau", "e1000e", "intel-cstate", "intel_cstate", "virtio_net", "uas",
 		"joydev", "rtc_cmos", "rtc-cmos", "platform:rtc_cmos", "platform:pcspkr", "battery",
 		"virtio:d00000001v00001AF4", "usb:v0421p0492d0455dc00dsc00dp00ic08isc06ip50in00",
 		"input:b0019v0000p0000e0000-e0,1,4,11,14,k71,72,73,74,75,76,77,79,7A,7B,7C,7D,7E,7F,80,8C,8E,8F,9B,9C,9D,9E,9F,A3,A4,A5,A6,AC,AD,B7,B8,B9,D9,E2,ram4,l0,1,2,sfw",
