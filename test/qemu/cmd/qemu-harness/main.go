@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 	out := fl.String("out", "", "directory for results: the guest's files (run), bench.md, bench.svg and runs/ (bench; default bench-results)")
 	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams) or only \"libudev\"")
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
+	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg from OUT/runs")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string) error {
 		if *out == "" {
 			*out = "bench-results"
 		}
-		return cmdBench(ctx, h, split(*kernels), split(*scenarios), *cpuList, *out, *resume)
+		return cmdBench(ctx, h, split(*kernels), split(*scenarios), *cpuList, *out, *resume, *reportOnly)
 	}
 	return fmt.Errorf("unknown command %q; %s", sub, usage)
 }
@@ -151,7 +152,7 @@ func cmdDemo(ctx context.Context, h *qemu.Harness, kernel string, cpus int) erro
 
 // cmdBench runs every kernel, scenario and vCPU count, saving each run so an
 // interrupted bench resumes, and rewrites the table and plot after each.
-func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume bool) error {
+func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume, reportOnly bool) error {
 	var counts []int
 	for _, c := range split(cpuList) {
 		n, err := strconv.Atoi(c)
@@ -178,6 +179,9 @@ func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string,
 				var s report.Summary
 				if b, err := os.ReadFile(p); err == nil && resume && json.Unmarshal(b, &s) == nil {
 					sums = append(sums, s)
+					continue
+				}
+				if reportOnly {
 					continue
 				}
 				res, err := h.Run(ctx, k, sc, n)
