@@ -3,6 +3,7 @@ package modalias
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -109,4 +110,47 @@ func TestConcurrentResolve(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+// FuzzResolve runs arbitrary strings, wildcards included, through the real
+// 6.1 index and checks the relations between the three lookups: answers
+// are repeatable and duplicate-free, Resolve and Lookup only return
+// candidates, and Lookup drops no more than Resolve does.
+func FuzzResolve(f *testing.F) {
+	ix, err := Load(kernelSources(f, kernels[0]))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, e := range readExpectations(f, kernels[0]) {
+		if i%50 == 0 {
+			f.Add(e.lookup)
+		}
+	}
+	f.Add("pci:v*d*sv*sd*bc*sc*i*")
+	f.Add("usb:v0421p0492d04[6-9]*")
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 256 {
+			return
+		}
+		var cands []string
+		for _, c := range ix.Candidates(s) {
+			cands = append(cands, c.Name)
+		}
+		res, look := ix.Resolve(s), ix.Lookup(s)
+		if !cmp.Equal(res, ix.Resolve(s)) {
+			t.Fatalf("Resolve(%q) is not repeatable", s)
+		}
+		for _, list := range [][]string{res, look} {
+			for i, n := range list {
+				if !slices.Contains(cands, n) || slices.Contains(list[:i], n) {
+					t.Fatalf("Resolve/Lookup(%q) = %q, %q: not unique candidates %q", s, res, look, cands)
+				}
+			}
+		}
+		for _, n := range res {
+			if !slices.Contains(look, n) {
+				t.Fatalf("Lookup(%q) = %q drops %q that Resolve keeps", s, look, n)
+			}
+		}
+	})
 }
