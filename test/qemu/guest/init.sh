@@ -2,7 +2,7 @@
 # /init of every harness guest. The host picks what it does with
 # gudevd.mode= on the kernel command line; results go to the console
 # between markers (the report) and to the second serial port as a
-# base64 tar of /out (captured files).
+# base64 tar.gz of /out (captured files).
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
@@ -60,10 +60,10 @@ trace_start() {
 uptime_now() { cut -d' ' -f1 /proc/uptime; }
 
 udevd_start() {
-	# udevd's default worker limit is 8 + 2 * CPUs, lowered to one worker per
-	# 128 MiB of RAM; the guest has less memory per CPU than the servers this
-	# is about, so set the unreduced default explicitly.
-	/lib/systemd/systemd-udevd --daemon --children-max=$((8 + 2 * $(nproc)))
+	# udevd's default worker limit is 16 + 2 * CPUs, lowered to one worker
+	# per 128 MiB of RAM (at least 10); the guest has less memory per CPU
+	# than the servers this is about, so set the unreduced default.
+	/lib/systemd/systemd-udevd --daemon --children-max=$((16 + 2 * $(nproc)))
 }
 
 udevd_coldplug() {
