@@ -207,3 +207,55 @@ func FuzzAliasFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexFiles feeds modules.dep, modules.builtin and
+// modules.builtin.modinfo to Load. Errors must be corrupt-line FileErrors;
+// otherwise every module modules.dep lists exists, every builtin is
+// builtin, and every wildcard-free builtin alias finds its module.
+func FuzzIndexFiles(f *testing.F) {
+	f.Add("kernel/a/snd-hda-intel.ko.xz: kernel/b/snd.ko\nkernel/b/snd.ko:\n", "kernel/x/zswap.ko\n", "zbud.alias=zpool-zbud\x00zbud.license=GPL\x00")
+	f.Add("x.ko:\n", "9bad\nkernel/rtc-cmos.ko\n", "a.alias=b:[c]*\x00")
+	f.Fuzz(func(t *testing.T, dep, builtin, modinfo string) {
+		src := Sources{Modules: fstest.MapFS{
+			"modules.alias":           {Data: nil},
+			"modules.dep":             {Data: []byte(dep)},
+			"modules.builtin":         {Data: []byte(builtin)},
+			"modules.builtin.modinfo": {Data: []byte(modinfo)},
+		}}
+		ix, err := Load(src)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrCorrupt) || fe.Line < 1 {
+				t.Fatalf("Load: %v is not a corrupt-line FileError", err)
+			}
+			return
+		}
+		var names []string
+		if err := parseDepFile(strings.NewReader(dep), "modules.dep", func(n string) { names = append(names, n) }); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if !ix.Exists(n) {
+				t.Errorf("Exists(%q) = false for a modules.dep entry", n)
+			}
+		}
+		parseBuiltinFile(strings.NewReader(builtin), "modules.builtin", func(n string) {
+			if !ix.Builtin(n) {
+				t.Errorf("Builtin(%q) = false for a modules.builtin entry", n)
+			}
+		})
+		parseBuiltinModinfo([]byte(modinfo), "m", func(m, a string) {
+			key, ok := aliasNormalize(a)
+			if !ok || key == "" || strings.ContainsAny(key, "*?[]\\\x00") || strings.IndexByte(m, 0) >= 0 {
+				return
+			}
+			var got []string
+			for _, c := range ix.Candidates(a) {
+				got = append(got, c.Name)
+			}
+			if len(got) == 0 {
+				t.Errorf("Candidates(%q) finds nothing; builtin alias of %q", a, m)
+			}
+		})
+	})
+}
