@@ -26,6 +26,7 @@ type FileError struct {
 	Err  error
 }
 
+// Error names the file and line, then the problem.
 func (e *FileError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
@@ -33,6 +34,8 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %v", e.File, e.Err)
 }
 
+// Unwrap returns the underlying error, so that errors.Is finds
+// fs.ErrNotExist or ErrCorrupt.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // corrupt returns a FileError for a malformed line.
