@@ -14,13 +14,15 @@ import (
 // Capture boots k at 4 vCPUs with every module of its set loaded and
 // refreshes the test data other packages read:
 //
+//   - test/qemu/testdata/modules-<kernel>.txt: the guest's module set, found
+//     again by DiscoverModules;
 //   - modalias/testdata/guest/<kernel>.txt: every modalias in the guest;
 //   - uevent/testdata/guest/kernel-<kernel>-NNNN.bin: raw kernel uevent
 //     datagrams (coldplug add and change, module add, synthetic events),
 //     one of each shape (action, subsystem, key set) plus every one whose
 //     values hold '@' or '='.
 func (h *Harness) Capture(ctx context.Context, k Kernel, repo string) error {
-	mods, err := h.ModuleSet(ctx, k)
+	mods, err := h.DiscoverModules(ctx, k)
 	if err != nil {
 		return err
 	}

@@ -52,16 +52,28 @@ func (h *Harness) buildStatic(ctx context.Context, pkg, dst string) error {
 	return nil
 }
 
-// ModuleSet returns the modules a kernel's guest needs: every module the
-// guest's modaliases resolve to, with dependencies, found by booting with
-// the modules found so far, loading them all and looking again until no new
-// device appears (virtio and USB children only exist once their bus driver
-// is loaded). The result is cached per kernel release.
+// ModuleSet returns the modules a kernel's guest needs, the same for every
+// scenario: the list committed in testdata/modules-<kernel>.txt, which
+// `qemu-harness capture` regenerates with DiscoverModules.
 func (h *Harness) ModuleSet(ctx context.Context, k Kernel) ([]string, error) {
-	cache := filepath.Join(h.Cache, "modset-"+k.Release+".txt")
-	if b, err := os.ReadFile(cache); err == nil {
+	b, err := os.ReadFile(moduleSetFile(k))
+	if err == nil {
 		return strings.Fields(string(b)), nil
 	}
+	return h.DiscoverModules(ctx, k)
+}
+
+func moduleSetFile(k Kernel) string {
+	return filepath.Join(sourceDir(), "testdata", "modules-"+k.Name+".txt")
+}
+
+// DiscoverModules finds every module the guest's modaliases resolve to, with
+// dependencies, by booting with the modules found so far, loading them all
+// and looking again until no new device appears (virtio and USB children
+// only exist once their bus driver is loaded). It writes the result to
+// testdata/modules-<kernel>.txt.
+func (h *Harness) DiscoverModules(ctx context.Context, k Kernel) ([]string, error) {
+	cache := moduleSetFile(k)
 	t, err := h.kernelTree(ctx, k)
 	if err != nil {
 		return nil, err
@@ -83,6 +95,9 @@ func (h *Harness) ModuleSet(ctx context.Context, k Kernel) ([]string, error) {
 		}
 		next := union(mods, set.Closure(aliases))
 		if len(next) == len(mods) {
+			if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+				return nil, fmt.Errorf("save module set: %w", err)
+			}
 			if err := os.WriteFile(cache, []byte(strings.Join(mods, "\n")+"\n"), 0o644); err != nil {
 				return nil, fmt.Errorf("cache module set: %w", err)
 			}
