@@ -36,6 +36,14 @@ func (h *Harness) progress(format string, args ...any) {
 // the guest programs from the module it was built from.
 func sourceDir() string {
 	_, file, _, _ := runtime.Caller(0)
+	if filepath.IsAbs(file) {
+		return filepath.Dir(file)
+	}
+	// Built with -trimpath: find the module from the working directory.
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
+		return filepath.Join(filepath.Dir(gomod), "test", "qemu")
+	}
 	return filepath.Dir(file)
 }
 
