@@ -116,10 +116,7 @@ func ParseTrace(r io.Reader) (calls []Call, loaded []string, lost int64, err err
 			}
 			calls[i].Ret, calls[i].Done = ret, true
 			if ret < 0 {
-				calls[i].Errno = unix.ErrnoName(unix.Errno(-ret))
-				if calls[i].Errno == "" {
-					calls[i].Errno = fmt.Sprintf("errno %d", -ret)
-				}
+				calls[i].Errno = errnoName(-ret)
 			}
 			delete(open, tid)
 		case nameRE.MatchString(ev):
@@ -167,4 +164,25 @@ func ParseModules(b []byte) []string {
 		}
 	}
 	return out
+}
+
+// kernelErrnos are the kernel-internal codes a syscall can return when a
+// signal interrupts it; libc has no names for them. udevd killing a worker
+// that waits in finit_module for a module another worker is loading shows
+// up as ERESTARTSYS.
+var kernelErrnos = map[int64]string{
+	512: "ERESTARTSYS",
+	513: "ERESTARTNOINTR",
+	514: "ERESTARTNOHAND",
+	516: "ERESTART_RESTARTBLOCK",
+}
+
+func errnoName(e int64) string {
+	if n, ok := kernelErrnos[e]; ok {
+		return n
+	}
+	if n := unix.ErrnoName(unix.Errno(e)); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", e)
 }

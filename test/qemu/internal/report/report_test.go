@@ -68,6 +68,13 @@ func TestParseTrace(t *testing.T) {
 			},
 		},
 		{
+			name: "a killed waiter returns ERESTARTSYS",
+			trace: "(udev-worker)-9 (9) [000] ..... 1.0: sys_finit_module(fd: 5, uargs: 0, flags: 0)\n" +
+				"(udev-worker)-9 (9) [000] ..... 2.0: sys_finit_module -> 0xfffffffffffffe00\n",
+			calls: []Call{{Syscall: "finit_module", Comm: "(udev-worker)", TID: 9, TGID: 9, Time: 1.0,
+				Args: "fd: 5, uargs: 0, flags: 0", Ret: -512, Errno: "ERESTARTSYS", Done: true}},
+		},
+		{
 			name:  "exit of a call entered before tracing began is dropped",
 			trace: "x-1 (1) [000] ..... 1.0: sys_finit_module -> 0x0\n",
 		},
