@@ -122,6 +122,14 @@ func (d *daemon) receive(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// startEvents starts receiving and dispatching events until ctx ends; wg
+// counts the goroutines, and those they start, for the caller to wait on.
+func (d *daemon) startEvents(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() { defer wg.Done(); d.receive(ctx, wg) }()
+	go func() { defer wg.Done(); d.dispatch(ctx) }()
+}
+
 // dispatch hands runnable events to at most d.children handlers at once and
 // waits for them before returning.
 func (d *daemon) dispatch(ctx context.Context) {
@@ -514,9 +522,7 @@ func (d *daemon) run(ctx context.Context, f daemonFlags, pool *workers.Pool) err
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); d.receive(evctx, &wg) }()
-	go func() { defer wg.Done(); d.dispatch(evctx) }()
+	d.startEvents(evctx, &wg)
 
 	ctlctx, stopControl := context.WithCancel(context.Background())
 	defer stopControl()

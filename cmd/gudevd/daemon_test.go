@@ -253,9 +253,7 @@ func TestDaemonResyncAfterOverflow(t *testing.T) {
 	d := newTestDaemon(t, k, src, testSysfs(40))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); d.receive(ctx, &wg) }()
-	go func() { defer wg.Done(); d.dispatch(ctx) }()
+	d.startEvents(ctx, &wg)
 	defer func() { cancel(); wg.Wait() }()
 
 	src.ch <- sourceItem{err: fmt.Errorf("receive uevent: %w", uevent.ErrOverflow)}
@@ -282,9 +280,7 @@ func TestDaemonSettleWaitsForEvents(t *testing.T) {
 	d := newTestDaemon(t, k, src, testSysfs(2))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); d.receive(ctx, &wg) }()
-	go func() { defer wg.Done(); d.dispatch(ctx) }()
+	d.startEvents(ctx, &wg)
 	defer func() { cancel(); wg.Wait() }()
 
 	settled := make(chan error, 1)
