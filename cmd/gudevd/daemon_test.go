@@ -244,6 +244,23 @@ func TestDaemonRemovedModuleLoadsAgain(t *testing.T) {
 	}
 }
 
+// TestDaemonFailedModuleStaysFailed: the kernel sends remove for a module
+// whose init failed; that must not make every later CPU retry it.
+func TestDaemonFailedModuleStaysFailed(t *testing.T) {
+	k := &fakeKernel{}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	ctx := context.Background()
+	cpu := func(i int) *uevent.Event {
+		return kernelEvent(t, uint64(2*i+1), "add", fmt.Sprintf("/devices/system/cpu/cpu%d", i), "cpu", "MODALIAS="+cpuAlias)
+	}
+	d.handle(ctx, cpu(0))
+	d.handle(ctx, kernelEvent(t, 2, "remove", "/module/broken_mod", "module"))
+	d.handle(ctx, cpu(1))
+	if got := k.snapshot()["broken_mod"]; got != 1 {
+		t.Errorf("broken_mod loads = %d, want 1: a failed module is not retried per CPU", got)
+	}
+}
+
 // TestDaemonResyncAfterOverflow: when the receive buffer overflowed, the
 // lost events' modules are found by scanning sysfs, and settle does not wait
 // for events that will never arrive.

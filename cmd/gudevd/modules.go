@@ -331,8 +331,16 @@ func (m *modules) moduleLocked(name string) *moduleStats {
 }
 
 // forget drops a module's result when the kernel says it was removed, so
-// the next request loads it again.
+// the next request loads it again. A module whose init failed is removed
+// too (the kernel sends remove for /module/NAME as it unwinds): that result
+// stays, or every later CPU's event would retry the failing load.
 func (m *modules) forget(name string) {
+	m.mu.Lock()
+	_, failed := m.failed[name]
+	m.mu.Unlock()
+	if failed {
+		return
+	}
 	if m.group.Forget(name) {
 		m.log.Debug("forget module", "module", name)
 	}
