@@ -123,6 +123,10 @@ func (k *fakeKernel) load(syscall string, image []byte, params string, flags int
 		k.changed.Wait()
 	}
 	if k.state[name] == stateLive || k.hidden[name] {
+		// The refused duplicate finds the module there: sysfs shows it
+		// from now on.
+		delete(k.hidden, name)
+		k.state[name] = stateLive
 		return unix.EEXIST
 	}
 	k.state[name] = stateComing

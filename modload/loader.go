@@ -274,7 +274,7 @@ func (l *Loader) insert(ctx context.Context, s Step, res *Result) error {
 		res.Syscall, res.Flags = SyscallFinit, flags
 		err := l.k.finitModule(int(f.Fd()), s.Options, flags)
 		if !errors.Is(err, unix.ENOSYS) {
-			return l.outcome(res, fail, SyscallFinit, err)
+			return l.outcome(ctx, s, res, fail, SyscallFinit, err)
 		}
 		// No finit_module in this kernel: load from memory.
 	}
@@ -290,21 +290,37 @@ func (l *Loader) insert(ctx context.Context, s Step, res *Result) error {
 		return fail(SyscallInit, err)
 	}
 	res.Syscall, res.Flags, res.ImageSize = SyscallInit, 0, int64(len(image))
-	return l.outcome(res, fail, SyscallInit, l.k.initModule(image, s.Options))
+	return l.outcome(ctx, s, res, fail, SyscallInit, l.k.initModule(image, s.Options))
 }
 
-func (l *Loader) outcome(res *Result, fail func(string, error) error, op string, err error) error {
+func (l *Loader) outcome(ctx context.Context, s Step, res *Result, fail func(string, error) error, op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.EEXIST):
-		// Loaded by someone else between our sysfs check and the
-		// syscall; the kernel refused the duplicate.
-		res.Exists = true
-		return nil
+		return l.exists(ctx, s, res, fail, op, err)
 	default:
 		return fail(op, err)
 	}
+}
+
+// exists tells the two EEXISTs apart. The kernel answers EEXIST when a
+// module of that name is already there (someone loaded it between our sysfs
+// check and the syscall): success. But a module's init function may return
+// -EEXIST itself, and the syscall passes it on: a second cpufreq driver
+// (pcc_cpufreq after acpi_cpufreq registered) does exactly that, and is then
+// not loaded at all. Only sysfs says which: live means loaded.
+func (l *Loader) exists(ctx context.Context, s Step, res *Result, fail func(string, error) error, op string, err error) error {
+	probe := *res
+	done, serr := l.settle(ctx, s, &probe)
+	if serr != nil {
+		return fail(op, errors.Join(err, serr))
+	}
+	if !done {
+		return fail(op, err)
+	}
+	res.Exists = true
+	return nil
 }
 
 func (l *Loader) kernelCompression() (string, error) {

@@ -131,6 +131,16 @@ func TestLoad(t *testing.T) {
 			calls: []fakeCall{{SyscallFinit, "m", "", 0}},
 		},
 		{
+			// A second cpufreq driver's init returns -EEXIST: the
+			// module is not loaded, whatever the errno suggests.
+			name:    "init returns EEXIST itself",
+			step:    Step{Name: "m", Path: "kernel/m.ko"},
+			setup:   func(k *fakeKernel) { k.fail["m"] = unix.EEXIST },
+			want:    Result{Module: "m", Syscall: SyscallFinit, BytesRead: elf64HeaderSize},
+			calls:   []fakeCall{{SyscallFinit, "m", "", 0}},
+			wantErr: []error{unix.EEXIST},
+		},
+		{
 			name:    "signature rejected",
 			step:    Step{Name: "m", Path: "kernel/m.ko"},
 			setup:   func(k *fakeKernel) { k.fail["m"] = unix.EKEYREJECTED },
