@@ -384,7 +384,7 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.StringVar(&f.modulesDir, "modules-dir", "", "module tree `DIR` (default ROOT/lib/modules/$(uname -r))")
 	fs.StringVar(&f.control, "control", defaultControl, "control socket `PATH`")
 	fs.IntVar(&f.children, "children-max", 0, "events handled at once `N` (default min(2*CPUs+16, RAM/128MiB, 2048))")
-	fs.IntVar(&f.loadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2))")
+	fs.IntVar(&f.loadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2, 8))")
 	fs.DurationVar(&f.eventTimeout, "event-timeout", workers.DefaultTimeout, "kill a worker whose load runs longer than `DUR`")
 	fs.BoolVar(&f.kernelModprobe, "kernel-modprobe", false, "point /proc/sys/kernel/modprobe at gudevd while running")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warning, err")
@@ -455,7 +455,12 @@ func runDaemon(ctx context.Context, log *slog.Logger, level *slog.LevelVar, f da
 		f.children = workers.DefaultLimit()
 	}
 	if f.loadWorkers <= 0 {
-		f.loadWorkers = min(f.children, runtime.NumCPU()+2)
+		// Every load in flight holds its module image in vmalloc space
+		// and its per-CPU data in the kernel's small module reserve; a
+		// machine has a few dozen distinct modules, so more than a handful
+		// at once buys nothing and risks ENOMEM (seen with 66 at once on a
+		// 64-vCPU 6.1 guest).
+		f.loadWorkers = min(f.children, runtime.NumCPU()+2, 8)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -62,8 +62,9 @@ func testCatalog(t testing.TB) *catalog {
 type fakeKernel struct {
 	latency time.Duration
 
-	mu    sync.Mutex // guards calls
-	calls map[string]int
+	mu     sync.Mutex     // guards the fields below
+	calls  map[string]int // load syscalls per module
+	enomem map[string]int // loads of a module that fail with ENOMEM before one succeeds
 }
 
 func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
@@ -77,8 +78,13 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 		k.calls = map[string]int{}
 	}
 	k.calls[s.Name]++
-	k.mu.Unlock()
 	r := modload.Result{Module: s.Name, Syscall: modload.SyscallFinit, Duration: k.latency}
+	if k.enomem[s.Name] > 0 {
+		k.enomem[s.Name]--
+		k.mu.Unlock()
+		return modload.MarshalResult(r, &modload.ModuleError{Module: s.Name, Path: s.Path, Op: modload.SyscallFinit, Err: unix.ENOMEM})
+	}
+	k.mu.Unlock()
 	if s.Name == "broken_mod" {
 		return modload.MarshalResult(r, &modload.ModuleError{Module: s.Name, Path: s.Path, Op: modload.SyscallFinit, Err: unix.ENODEV})
 	}
@@ -325,5 +331,34 @@ func TestDaemonSettleWaitsForEvents(t *testing.T) {
 	want := []string{"aesni_intel", "broken_mod", "crc32c_intel", "cryptd", "crypto_simd", "e1000"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("modules loaded when settle returned (-want +got):\n%s", diff)
+	}
+}
+
+// TestDaemonRetriesTransientFailure: a load that failed for lack of kernel
+// memory loaded nothing; caching that failure would leave the module and its
+// dependants out for good, so it is tried again, and only that.
+func TestDaemonRetriesTransientFailure(t *testing.T) {
+	old := retryBackoff
+	retryBackoff = []time.Duration{time.Millisecond, time.Millisecond}
+	defer func() { retryBackoff = old }()
+
+	k := &fakeKernel{enomem: map[string]int{"cryptd": 1, "e1000": 5}}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	ctx := context.Background()
+	d.handle(ctx, kernelEvent(t, 1, "add", "/devices/system/cpu/cpu0", "cpu", "MODALIAS="+cpuAlias))
+	d.handle(ctx, kernelEvent(t, 2, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
+	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 2, "crc32c_intel": 1, "broken_mod": 1, "e1000": 3}
+	if diff := cmp.Diff(want, k.snapshot()); diff != "" {
+		t.Errorf("load syscalls per module (-want +got):\n%s", diff)
+	}
+	s := d.stats()
+	if s.LoadRetries != 3 {
+		t.Errorf("load retries = %d, want 3 (cryptd once, e1000 twice)", s.LoadRetries)
+	}
+	if _, failed := s.Failed["cryptd"]; failed {
+		t.Errorf("cryptd is listed as failed after its retry succeeded: %q", s.Failed["cryptd"])
+	}
+	if !strings.Contains(s.Failed["e1000"], "cannot allocate memory") {
+		t.Errorf("failed[e1000] = %q, want ENOMEM after the retries ran out", s.Failed["e1000"])
 	}
 }

@@ -87,6 +87,7 @@ type modules struct {
 	mu      sync.Mutex // guards the fields below
 	cat     *catalog
 	lookups uint64
+	retries uint64            // loads tried again after a transient failure
 	loads   map[string]uint64 // load syscalls by result
 	failed  map[string]string // module -> last error
 	mods    map[string]*moduleStats
@@ -264,6 +265,37 @@ func (m *modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		out, err := m.attempt(ctx, s, job)
+		if !transient(err) || attempt == len(retryBackoff)+1 {
+			return out, err
+		}
+		m.mu.Lock()
+		m.retries++
+		m.mu.Unlock()
+		m.log.Warn("retry module load", "module", s.Name, "attempt", attempt, "err", err)
+		select {
+		case <-time.After(retryBackoff[attempt-1]):
+		case <-ctx.Done():
+			return out, err
+		}
+	}
+}
+
+// retryBackoff spaces the retries of a load that failed for lack of memory.
+var retryBackoff = []time.Duration{250 * time.Millisecond, time.Second}
+
+// transient reports a load failure that says nothing about the module: the
+// kernel ran short of memory (vmalloc space, the module per-CPU reserve) or
+// asked to try again. Caching it would leave a needed module, and everything
+// that depends on it, unloaded for the daemon's lifetime; retrying it costs a
+// syscall that is not a duplicate, since the first one loaded nothing.
+func transient(err error) bool {
+	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN)
+}
+
+// attempt sends one load job to the pool and records its outcome.
+func (m *modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]byte, error) {
 	start := time.Now()
 	out, err := m.pool.Run(ctx, job)
 	if err != nil {
@@ -402,6 +434,7 @@ func (m *modules) fill(s *stats) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.ModaliasLookups = m.lookups
+	s.LoadRetries = m.retries
 	s.LoadSyscalls = make(map[string]uint64, len(m.loads))
 	for k, v := range m.loads {
 		s.LoadSyscalls[k] = v

@@ -12,6 +12,7 @@ type stats struct {
 	ModuleRequests     uint64 `json:"module_requests"`
 	JoinedInFlight     uint64 `json:"joined_in_flight"`
 	ServedFromDone     uint64 `json:"served_from_done"`
+	LoadRetries        uint64 `json:"load_retries"`
 	WorkerCrashes      uint64 `json:"worker_crashes"`
 	WorkerTimeouts     uint64 `json:"worker_timeouts"`
 	EventsQueued       int    `json:"events_queued"`
@@ -49,6 +50,7 @@ func (s *stats) totals() []counter {
 		{"module requests", s.ModuleRequests},
 		{"joined in flight", s.JoinedInFlight},
 		{"served from done", s.ServedFromDone},
+		{"load retries after ENOMEM/EAGAIN", s.LoadRetries},
 		{"worker crashes", s.WorkerCrashes},
 		{"worker timeouts", s.WorkerTimeouts},
 	}

@@ -59,9 +59,9 @@ func TestDedupOnRealKernel(t *testing.T) {
 	if g.Unnamed != 0 {
 		t.Errorf("gudevd: %d load syscalls the kprobe could not name", g.Unnamed)
 	}
-	if g.LoadSyscalls != g.Distinct || g.Duplicates != 0 {
-		t.Errorf("gudevd made %d load syscalls for %d distinct modules (%d duplicates: %v), want one per module",
-			g.LoadSyscalls, g.Distinct, g.Duplicates, g.Duplicated())
+	if dups := duplicateLoads(gudevd.Report.Calls); len(dups) > 0 {
+		t.Errorf("gudevd made %d load syscalls for %d distinct modules (duplicates: %v), want one per module",
+			g.LoadSyscalls, g.Distinct, dups)
 	}
 	// An EEXIST on a module that ended up loaded is a refused duplicate.
 	// One on a module that is not loaded is the module's own init failing
@@ -79,6 +79,26 @@ func TestDedupOnRealKernel(t *testing.T) {
 	if missing := missingFrom(report.NewModules(&udevd.Report), report.NewModules(&gudevd.Report)); len(missing) > 0 {
 		t.Errorf("modules systemd-udevd loaded but gudevd did not: %v", missing)
 	}
+}
+
+// duplicateLoads returns the modules loaded again after a load that was
+// not a transient failure. gudevd retries a load that failed with ENOMEM or
+// EAGAIN, which loaded nothing; any other second call is a duplicate.
+func duplicateLoads(calls []report.Call) []string {
+	settled := map[string]bool{}
+	var dups []string
+	for _, c := range calls {
+		if c.Module == "" {
+			continue
+		}
+		if settled[c.Module] {
+			dups = append(dups, c.Module)
+		}
+		if c.Errno != "ENOMEM" && c.Errno != "EAGAIN" {
+			settled[c.Module] = true
+		}
+	}
+	return dups
 }
 
 // missingFrom returns the elements of want not in have.

@@ -261,3 +261,18 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateLoads(t *testing.T) {
+	calls := []report.Call{
+		{Module: "kvm", Errno: ""},
+		{Module: "libata", Errno: "ENOMEM"},
+		{Module: "libata", Errno: ""},
+		{Module: "pcc_cpufreq", Errno: "EEXIST"},
+		{Module: "kvm", Errno: "EEXIST"},
+		{Module: "", Errno: "ENOEXEC"},
+	}
+	got := duplicateLoads(calls)
+	if len(got) != 1 || got[0] != "kvm" {
+		t.Errorf("duplicateLoads = %v, want [kvm]: a retry after ENOMEM is not a duplicate, a second kvm is", got)
+	}
+}
