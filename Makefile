@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get
 
-.PHONY: demo test unit bench deps build
+.PHONY: demo test bench deps build testdata
 
 build:
 	$(GO) build -o bin/gudevd ./cmd/gudevd
@@ -32,6 +32,12 @@ demo: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness demo
 
 # bench runs both kernels at 4, 16, 32 and 64 vCPUs for every scenario and
-# writes docs/bench/bench.md and docs/bench/bench.svg.
+# writes test/qemu/results/bench.md and bench.svg (runs/ keeps each run, so
+# an interrupted bench resumes). Hours on two host cores.
 bench: deps
-	$(GO) run ./test/qemu/cmd/qemu-harness bench -out docs/bench
+	$(GO) run ./test/qemu/cmd/qemu-harness bench -out test/qemu/results
+
+# testdata refreshes what the unit tests read from QEMU guests; see also
+# modalias/testdata/regen.sh and modload/testdata/regen.sh.
+testdata: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness capture
