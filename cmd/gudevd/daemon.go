@@ -112,13 +112,15 @@ func (d *daemon) receive(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			continue
 		}
-		d.seen(ev.Seqnum)
 		if err := d.queue.Push(ev); err != nil {
 			d.mu.Lock()
 			d.malforms++
 			d.mu.Unlock()
 			d.log.Warn("queue uevent", "seqnum", ev.Seqnum, "devpath", ev.DevPath, "err", err)
 		}
+		// Only once the event is queued: settle reads "seen and the queue
+		// empty" as "handled".
+		d.seen(ev.Seqnum)
 	}
 }
 
