@@ -16,6 +16,7 @@ import (
 	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
 	"github.com/gudevd/gudevd/uevent"
+	"github.com/gudevd/gudevd/workers"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,6 +66,7 @@ type fakeKernel struct {
 	mu     sync.Mutex     // guards the fields below
 	calls  map[string]int // load syscalls per module
 	enomem map[string]int // loads of a module that fail with ENOMEM before one succeeds
+	hang   map[string]int // loads of a module whose worker times out before one succeeds
 }
 
 func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
@@ -79,6 +81,12 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 	}
 	k.calls[s.Name]++
 	r := modload.Result{Module: s.Name, Syscall: modload.SyscallFinit, Duration: k.latency}
+	if k.hang[s.Name] > 0 {
+		// The pool killed the worker at the timeout; no result came back.
+		k.hang[s.Name]--
+		k.mu.Unlock()
+		return nil, fmt.Errorf("run job: %w", workers.ErrTimeout)
+	}
 	if k.enomem[s.Name] > 0 {
 		k.enomem[s.Name]--
 		k.mu.Unlock()
@@ -342,18 +350,18 @@ func TestDaemonRetriesTransientFailure(t *testing.T) {
 	retryBackoff = []time.Duration{time.Millisecond, time.Millisecond}
 	defer func() { retryBackoff = old }()
 
-	k := &fakeKernel{enomem: map[string]int{"cryptd": 1, "e1000": 5}}
+	k := &fakeKernel{enomem: map[string]int{"cryptd": 1, "e1000": 5}, hang: map[string]int{"crc32c_intel": 1}}
 	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
 	ctx := context.Background()
 	d.handle(ctx, kernelEvent(t, 1, "add", "/devices/system/cpu/cpu0", "cpu", "MODALIAS="+cpuAlias))
 	d.handle(ctx, kernelEvent(t, 2, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
-	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 2, "crc32c_intel": 1, "broken_mod": 1, "e1000": 3}
+	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 2, "crc32c_intel": 2, "broken_mod": 1, "e1000": 3}
 	if diff := cmp.Diff(want, k.snapshot()); diff != "" {
 		t.Errorf("load syscalls per module (-want +got):\n%s", diff)
 	}
 	s := d.stats()
-	if s.LoadRetries != 3 {
-		t.Errorf("load retries = %d, want 3 (cryptd once, e1000 twice)", s.LoadRetries)
+	if s.LoadRetries != 4 {
+		t.Errorf("load retries = %d, want 4 (cryptd and crc32c_intel once, e1000 twice)", s.LoadRetries)
 	}
 	if _, failed := s.Failed["cryptd"]; failed {
 		t.Errorf("cryptd is listed as failed after its retry succeeded: %q", s.Failed["cryptd"])

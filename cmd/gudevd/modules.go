@@ -290,8 +290,13 @@ var retryBackoff = []time.Duration{250 * time.Millisecond, time.Second}
 // asked to try again. Caching it would leave a needed module, and everything
 // that depends on it, unloaded for the daemon's lifetime; retrying it costs a
 // syscall that is not a duplicate, since the first one loaded nothing.
+//
+// A worker that overran the event timeout is transient too: its syscall may
+// still be running in the kernel, and the retry's worker finds the module
+// "coming" in sysfs and waits for it without a second syscall, so its
+// dependants still load once it is live.
 func transient(err error) bool {
-	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN)
+	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN) || errors.Is(err, workers.ErrTimeout)
 }
 
 // attempt sends one load job to the pool and records its outcome.
