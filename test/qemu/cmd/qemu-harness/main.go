@@ -112,6 +112,11 @@ func cmdRun(ctx context.Context, h *qemu.Harness, kernel, scenario string, cpus 
 		if err := writeFiles(out, res.Files); err != nil {
 			return err
 		}
+		// The same file bench keeps per run, so a run can join a bench.
+		b, _ := json.MarshalIndent(res.Summary, "", "  ")
+		if err := os.WriteFile(filepath.Join(out, "summary.json"), b, 0o644); err != nil {
+			return err
+		}
 	}
 	if err := qemu.WriteSideBySide(os.Stdout, []report.Summary{res.Summary}); err != nil {
 		return err
