@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // errnoError is a sentinel error that wraps its errno, so a caller can test
@@ -101,3 +102,21 @@ func jobErrorFrame(id uint64, err error) frame {
 	}
 	return f
 }
+
+// TimeoutError is the error for a job that overran Config.Timeout. It
+// matches ErrTimeout (and so ETIMEDOUT). Its worker was killed and
+// abandoned; Reaped closes once the process is gone. A process in
+// finit_module is gone only when the syscall has returned, so a caller that
+// retries the job after Reaped cannot race the kernel's work on the first.
+type TimeoutError struct {
+	Job     uint64
+	Pid     int
+	Timeout time.Duration
+	Reaped  <-chan struct{}
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("run job %d on worker %d for %v: %v", e.Job, e.Pid, e.Timeout, ErrTimeout)
+}
+
+func (e *TimeoutError) Unwrap() error { return ErrTimeout }

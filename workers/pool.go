@@ -218,7 +218,7 @@ func (p *Pool) exec(job []byte) ([]byte, error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		p.abandon(w)
 		p.count(func(s *PoolStats) { s.Jobs++; s.Failed++; s.TimedOut++ })
-		return nil, fmt.Errorf("run job %d on worker %d for %v: %w", id, w.pid, p.cfg.Timeout, ErrTimeout)
+		return nil, &TimeoutError{Job: id, Pid: w.pid, Timeout: p.cfg.Timeout, Reaped: w.exited}
 	case err != nil:
 		return nil, p.bury(w, err.Error())
 	case reply.id != id:

@@ -301,7 +301,18 @@ func TestPoolTimeoutKillsWorker(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Run(hang) = %v, want ErrTimeout", err)
 	}
-	waitFor(t, "the killed worker to be reaped", func() bool { return !alive(hung) })
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Pid != hung {
+		t.Fatalf("Run(hang) = %#v, want a *TimeoutError naming worker %d", err, hung)
+	}
+	select {
+	case <-te.Reaped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("TimeoutError.Reaped did not close after the killed worker exited")
+	}
+	if alive(hung) {
+		t.Errorf("worker %d is alive after Reaped closed", hung)
+	}
 	if next := runPid(t, p); next == hung {
 		t.Errorf("job after the timeout ran on the killed worker %d", hung)
 	}

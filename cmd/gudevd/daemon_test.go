@@ -85,7 +85,9 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 		// The pool killed the worker at the timeout; no result came back.
 		k.hang[s.Name]--
 		k.mu.Unlock()
-		return nil, fmt.Errorf("run job: %w", workers.ErrTimeout)
+		reaped := make(chan struct{})
+		close(reaped)
+		return nil, &workers.TimeoutError{Pid: 1, Timeout: time.Second, Reaped: reaped}
 	}
 	if k.enomem[s.Name] > 0 {
 		k.enomem[s.Name]--
@@ -368,5 +370,32 @@ func TestDaemonRetriesTransientFailure(t *testing.T) {
 	}
 	if !strings.Contains(s.Failed["e1000"], "cannot allocate memory") {
 		t.Errorf("failed[e1000] = %q, want ENOMEM after the retries ran out", s.Failed["e1000"])
+	}
+}
+
+// TestWaitReaped: a retry after a timeout waits for the killed worker, whose
+// syscall may still be in the kernel, to be gone.
+func TestWaitReaped(t *testing.T) {
+	reaped := make(chan struct{})
+	te := fmt.Errorf("load module kvm: %w", &workers.TimeoutError{Pid: 42, Reaped: reaped})
+	done := make(chan error, 1)
+	go func() { done <- waitReaped(context.Background(), te) }()
+	select {
+	case err := <-done:
+		t.Fatalf("waitReaped returned %v before the worker was reaped", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(reaped)
+	if err := <-done; err != nil {
+		t.Errorf("waitReaped after the reap = %v, want nil", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := waitReaped(ctx, fmt.Errorf("x: %w", &workers.TimeoutError{Reaped: make(chan struct{})})); err == nil {
+		t.Error("waitReaped with an ended context and a live worker = nil, want the timeout error")
+	}
+	if err := waitReaped(ctx, unix.ENOMEM); err != nil {
+		t.Errorf("waitReaped(ENOMEM) = %v, want nil: only timeouts wait", err)
 	}
 }

@@ -274,6 +274,9 @@ func (m *modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 		m.retries++
 		m.mu.Unlock()
 		m.log.Warn("retry module load", "module", s.Name, "attempt", attempt, "err", err)
+		if err := waitReaped(ctx, err); err != nil {
+			return out, err
+		}
 		select {
 		case <-time.After(retryBackoff[attempt-1]):
 		case <-ctx.Done():
@@ -292,11 +295,29 @@ var retryBackoff = []time.Duration{250 * time.Millisecond, time.Second}
 // syscall that is not a duplicate, since the first one loaded nothing.
 //
 // A worker that overran the event timeout is transient too: its syscall may
-// still be running in the kernel, and the retry's worker finds the module
-// "coming" in sysfs and waits for it without a second syscall, so its
-// dependants still load once it is live.
+// still be running in the kernel, so the retry waits until that worker is
+// reaped (see waitReaped) and its worker then finds the module live or
+// absent; its dependants still load.
 func transient(err error) bool {
 	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN) || errors.Is(err, workers.ErrTimeout)
+}
+
+// waitReaped waits, after a timeout, until the killed worker is gone. Its
+// finit_module may still be in the kernel's early phase, before sysfs shows
+// the module as coming; a retry then would be a second load of it. Once the
+// process is reaped its syscall has returned, and the retry's worker sees
+// the module live, or absent and free to load.
+func waitReaped(ctx context.Context, err error) error {
+	var te *workers.TimeoutError
+	if !errors.As(err, &te) {
+		return nil
+	}
+	select {
+	case <-te.Reaped:
+		return nil
+	case <-ctx.Done():
+		return err
+	}
 }
 
 // attempt sends one load job to the pool and records its outcome.
