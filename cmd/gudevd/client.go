@@ -11,6 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 )
 
 // newFlags returns a flag set that reports to the command's stderr and
@@ -39,18 +42,18 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func cmdSettle(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "settle")
 	timeout := fs.Duration("timeout", 120*time.Second, "give up after `DUR`")
-	control := fs.String("control", defaultControl, "control socket `PATH`")
+	ctl := fs.String("control", control.DefaultPath, "control socket `PATH`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	for {
-		_, err := call(ctx, *control, request{Op: "settle"})
+		_, err := control.Call(ctx, *ctl, control.Request{Op: control.OpSettle})
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, errNoDaemon) {
+		if !errors.Is(err, control.ErrNoDaemon) {
 			if ctx.Err() != nil {
 				return fmt.Errorf("wait for the event queue to settle: timed out after %v", *timeout)
 			}
@@ -58,7 +61,7 @@ func cmdSettle(ctx context.Context, e *env, args []string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for the daemon: timed out after %v: %w", *timeout, errNoDaemon)
+			return fmt.Errorf("wait for the daemon: timed out after %v: %w", *timeout, control.ErrNoDaemon)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -72,20 +75,20 @@ func cmdControl(ctx context.Context, e *env, args []string) error {
 	exit := fs.Bool("exit", false, "wait for running jobs, stop every worker and exit")
 	reload := fs.Bool("reload", false, "reread the module index and configuration")
 	level := fs.String("log-level", "", "set the log `LEVEL` (debug, info, warning, err)")
-	control := fs.String("control", defaultControl, "control socket `PATH`")
+	ctl := fs.String("control", control.DefaultPath, "control socket `PATH`")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after `DUR`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var reqs []request
+	var reqs []control.Request
 	if *level != "" {
-		reqs = append(reqs, request{Op: "log-level", LogLevel: *level})
+		reqs = append(reqs, control.Request{Op: control.OpLogLevel, LogLevel: *level})
 	}
 	if *reload {
-		reqs = append(reqs, request{Op: "reload"})
+		reqs = append(reqs, control.Request{Op: control.OpReload})
 	}
 	if *exit {
-		reqs = append(reqs, request{Op: "exit"})
+		reqs = append(reqs, control.Request{Op: control.OpExit})
 	}
 	if len(reqs) == 0 {
 		fmt.Fprintln(e.stderr, "gudevd control: say --exit, --reload or --log-level")
@@ -94,7 +97,7 @@ func cmdControl(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	for _, r := range reqs {
-		if _, err := call(ctx, *control, r); err != nil {
+		if _, err := control.Call(ctx, *ctl, r); err != nil {
 			return fmt.Errorf("send %s: %w", r.Op, err)
 		}
 	}
@@ -106,7 +109,7 @@ func cmdControl(ctx context.Context, e *env, args []string) error {
 // load failed.
 func cmdLoad(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "load")
-	control := fs.String("control", defaultControl, "control socket `PATH`")
+	ctl := fs.String("control", control.DefaultPath, "control socket `PATH`")
 	timeout := fs.Duration("timeout", 180*time.Second, "give up after `DUR`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -117,12 +120,12 @@ func cmdLoad(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	rep, err := call(ctx, *control, request{Op: "load", Modules: fs.Args()})
+	rep, err := control.Call(ctx, *ctl, control.Request{Op: control.OpLoad, Modules: fs.Args()})
 	printResults(e.stdout, rep.Results)
 	return err
 }
 
-func printResults(w io.Writer, rs []loadResult) {
+func printResults(w io.Writer, rs []modules.Result) {
 	for _, r := range rs {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Module, r.Result, r.Error)
@@ -136,13 +139,13 @@ func printResults(w io.Writer, rs []loadResult) {
 func cmdStats(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "stats")
 	asJSON := fs.Bool("json", false, "print JSON")
-	control := fs.String("control", defaultControl, "control socket `PATH`")
+	ctl := fs.String("control", control.DefaultPath, "control socket `PATH`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rep, err := call(ctx, *control, request{Op: "stats"})
+	rep, err := control.Call(ctx, *ctl, control.Request{Op: control.OpStats})
 	if err != nil {
 		return err
 	}
@@ -154,13 +157,14 @@ func cmdStats(ctx context.Context, e *env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep.Stats)
 	}
-	return rep.Stats.writeText(e.stdout)
+	return writeStats(e.stdout, rep.Stats)
 }
 
-// writeText prints the counters for a person: totals first, then per module.
-func (s *stats) writeText(w io.Writer) error {
+// writeStats prints the counters for a person: totals first, then per
+// module.
+func writeStats(w io.Writer, s *control.Stats) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	for _, kv := range s.totals() {
+	for _, kv := range totals(s) {
 		fmt.Fprintf(tw, "%s\t%d\n", kv.name, kv.n)
 	}
 	for _, k := range sortedKeys(s.LoadSyscalls) {
@@ -189,4 +193,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+type counter struct {
+	name string
+	n    uint64
+}
+
+func totals(s *control.Stats) []counter {
+	return []counter{
+		{"events received", s.EventsReceived},
+		{"events dropped by credential check", s.EventsDroppedCreds},
+		{"events malformed", s.EventsMalformed},
+		{"receive buffer overflows (ENOBUFS)", s.Overflows},
+		{"resyncs", s.Resyncs},
+		{"modalias lookups", s.ModaliasLookups},
+		{"module requests", s.ModuleRequests},
+		{"joined in flight", s.JoinedInFlight},
+		{"served from done", s.ServedFromDone},
+		{"load retries after ENOMEM/EAGAIN", s.LoadRetries},
+		{"worker crashes", s.WorkerCrashes},
+		{"worker timeouts", s.WorkerTimeouts},
+	}
 }

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gudevd/gudevd/modload"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 )
 
 // modprobeArgs is the part of modprobe's command line that the kernel's
@@ -82,8 +83,8 @@ func cmdModprobe(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 180*time.Second)
 	defer cancel()
 	if len(a.params) == 0 {
-		rep, err := call(ctx, defaultControl, request{Op: "modprobe", Modules: a.names})
-		if !errors.Is(err, errNoDaemon) {
+		rep, err := control.Call(ctx, control.DefaultPath, control.Request{Op: control.OpModprobe, Modules: a.names})
+		if !errors.Is(err, control.ErrNoDaemon) {
 			return a.report(e, rep.Results, err)
 		}
 	}
@@ -91,7 +92,7 @@ func cmdModprobe(ctx context.Context, e *env, args []string) error {
 	return a.report(e, res, err)
 }
 
-func (a modprobeArgs) report(e *env, res []loadResult, err error) error {
+func (a modprobeArgs) report(e *env, res []modules.Result, err error) error {
 	if a.verbose {
 		printResults(e.stdout, res)
 	}
@@ -104,41 +105,11 @@ func (a modprobeArgs) report(e *env, res []loadResult, err error) error {
 // errQuietFailure exits 1 without a message, as modprobe -q does.
 var errQuietFailure = errors.New("quiet failure")
 
-// directRunner runs load jobs in this process: no daemon, no pool.
-type directRunner struct{ l stepLoader }
-
-func (r directRunner) Run(ctx context.Context, job []byte) ([]byte, error) {
-	return loadHandler(r.l)(ctx, job)
-}
-
-func modprobeDirect(ctx context.Context, log *slog.Logger, a modprobeArgs) ([]loadResult, error) {
-	dir, err := modulesDirFor("/", "")
+// modprobeDirect loads without a daemon, in this process.
+func modprobeDirect(ctx context.Context, log *slog.Logger, a modprobeArgs) ([]modules.Result, error) {
+	tree, err := modules.DefaultTree("/", "")
 	if err != nil {
 		return nil, err
 	}
-	cmdline := readCmdline()
-	cat, err := loadCatalog(log, "/", dir, cmdline)
-	if err != nil {
-		return nil, err
-	}
-	if len(a.params) > 0 {
-		cat = withParams(cat, a.names[0], strings.Join(a.params, " "))
-	}
-	l := modload.NewLoader(dir, "/sys", log)
-	m := newModules(log, cat, directRunner{l}, 1)
-	return m.loadNamed(ctx, a.names, false)
-}
-
-// withParams appends command-line parameters to a module's options, as
-// modprobe NAME param=value does.
-func withParams(cat *catalog, name, params string) *catalog {
-	cfg := *cat.index.Config()
-	opts := make(map[string]string, len(cfg.Options)+1)
-	for k, v := range cfg.Options {
-		opts[k] = v
-	}
-	key := strings.ReplaceAll(name, "-", "_")
-	opts[key] = strings.TrimSpace(opts[key] + " " + params)
-	cfg.Options = opts
-	return cat.withConfig(&cfg)
+	return modules.LoadDirect(ctx, log, tree, "/sys", a.names, strings.Join(a.params, " "))
 }

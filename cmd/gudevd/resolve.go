@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 	"github.com/gudevd/gudevd/modalias"
 )
 
@@ -56,7 +57,7 @@ func cmdResolve(ctx context.Context, e *env, args []string) error {
 // running system (root "/").
 func loadResolveIndex(root, version string) (*modalias.Index, error) {
 	if version == "" {
-		v, err := kernelRelease()
+		v, err := modules.KernelRelease()
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +69,7 @@ func loadResolveIndex(root, version string) (*modalias.Index, error) {
 	}
 	src := modalias.Sources{Modules: os.DirFS(dir), Root: os.DirFS(root)}
 	if filepath.Clean(root) == "/" {
-		src.Cmdline = readCmdline()
+		src.Cmdline = modules.ReadCmdline()
 	}
 	ix, err := modalias.Load(src)
 	if err != nil {

@@ -39,17 +39,19 @@ type command struct {
 }
 
 // commands lists every subcommand; the order is the order of `gudevd help`.
-var commands = []command{
-	{"daemon", "daemon [--coldplug[=trigger|scan]] [--modules-dir DIR] [--children-max N] [--event-timeout DUR]", cmdDaemon},
-	{"settle", "settle [--timeout DUR]          wait until every event and module load is handled", cmdSettle},
-	{"trigger", "trigger [--action A] [--subsystem-match S]...   ask the kernel to re-send uevents", cmdTrigger},
-	{"monitor", "monitor [--kernel] [--property]  print uevents as they arrive", cmdMonitor},
-	{"stats", "stats [--json]                   print the daemon's counters", cmdStats},
-	{"load", "load MODULE...                   load modules through the daemon", cmdLoad},
-	{"control", "control --exit|--reload|--log-level L", cmdControl},
-	{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
-	{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
-	{"worker", "worker                           (internal) a module-load worker", cmdWorker},
+func commands() []command {
+	return []command{
+		{"daemon", "daemon [--coldplug[=trigger|scan]] [--modules-dir DIR] [--children-max N] [--event-timeout DUR]", cmdDaemon},
+		{"settle", "settle [--timeout DUR]          wait until every event and module load is handled", cmdSettle},
+		{"trigger", "trigger [--action A] [--subsystem-match S]...   ask the kernel to re-send uevents", cmdTrigger},
+		{"monitor", "monitor [--kernel] [--property]  print uevents as they arrive", cmdMonitor},
+		{"stats", "stats [--json]                   print the daemon's counters", cmdStats},
+		{"load", "load MODULE...                   load modules through the daemon", cmdLoad},
+		{"control", "control --exit|--reload|--log-level L", cmdControl},
+		{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
+		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
+		{"worker", "worker                           (internal) a module-load worker", cmdWorker},
+	}
 }
 
 // errUsage makes run exit 2 without printing anything more: the flag
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		}
 		name, rest = rest[0], rest[1:]
 	}
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name != name {
 			continue
 		}
@@ -100,7 +102,7 @@ func run(ctx context.Context, args []string, e *env) int {
 func usage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("usage: gudevd COMMAND [ARGS]\n\ncommands:\n")
-	for _, c := range commands {
+	for _, c := range commands() {
 		fmt.Fprintf(&b, "  %s\n", c.usage)
 	}
 	io.WriteString(w, b.String())

@@ -1,10 +1,11 @@
-package main
+package daemon
 
 import (
 	"context"
 	"fmt"
 	iofs "io/fs"
-	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/gudevd/gudevd/modalias"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 	"github.com/gudevd/gudevd/modload"
 	"github.com/gudevd/gudevd/uevent"
 	"github.com/gudevd/gudevd/workers"
@@ -44,17 +45,26 @@ kernel/drivers/char/hw_random/virtio-rng.ko:
 	"modules.builtin": {Data: []byte("kernel/drivers/virtio/virtio.ko\n")},
 }
 
-func testCatalog(t testing.TB) *catalog {
+// writeTree writes files under a new temporary directory and returns it.
+func writeTree(t testing.TB, files fstest.MapFS) string {
 	t.Helper()
-	idx, err := modalias.Load(modalias.Sources{Modules: testTree})
-	if err != nil {
-		t.Fatalf("load test index: %v", err)
+	dir := t.TempDir()
+	for name, f := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	deps, err := modload.LoadDeps(testTree)
-	if err != nil {
-		t.Fatalf("load test modules.dep: %v", err)
-	}
-	return (&catalog{index: idx, deps: deps}).withConfig(idx.Config())
+	return dir
+}
+
+// testModules is testTree as a module tree on disk.
+func testModules(t testing.TB) modules.Tree {
+	dir := writeTree(t, testTree)
+	return modules.Tree{Root: dir, Dir: dir}
 }
 
 // fakeKernel stands in for the worker pool: it "loads" a module by counting
@@ -101,6 +111,8 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 	return modload.MarshalResult(r, nil)
 }
 
+func (k *fakeKernel) Stats() workers.PoolStats { return workers.PoolStats{} }
+
 func (k *fakeKernel) snapshot() map[string]int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -140,6 +152,8 @@ func (s *fakeSource) Receive(ctx context.Context) (*uevent.Event, error) {
 		return nil, ctx.Err()
 	}
 }
+
+func (s *fakeSource) Close() error { return nil }
 
 func (s *fakeSource) Stats() uevent.Stats {
 	s.mu.Lock()
@@ -184,22 +198,20 @@ func testSysfs(seqnum uint64) fstest.MapFS {
 	return fs
 }
 
-func newTestDaemon(t testing.TB, k *fakeKernel, src eventSource, sysfs fstest.MapFS) *daemon {
+func newTestDaemon(t testing.TB, k *fakeKernel, src EventSource, sysfs fstest.MapFS) *Daemon {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	d := &daemon{
-		log:         log,
-		level:       new(slog.LevelVar),
-		src:         src,
-		queue:       uevent.NewQueue(),
-		mods:        newModules(log, testCatalog(t), k, 4),
-		sysfs:       sysfs,
-		children:    8,
-		coldplugged: make(chan struct{}),
-		exitReq:     make(chan struct{}),
-		stopped:     make(chan struct{}),
-		reload:      func() error { return nil },
+	d, err := New(Config{
+		Tree:     testModules(t),
+		Children: 8, LoadWorkers: 4,
+		Source:  src,
+		Runner:  k,
+		SysfsFS: sysfs,
+		Backoff: []time.Duration{time.Millisecond, time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	d.src = src
 	close(d.coldplugged)
 	return d
 }
@@ -348,10 +360,6 @@ func TestDaemonSettleWaitsForEvents(t *testing.T) {
 // memory loaded nothing; caching that failure would leave the module and its
 // dependants out for good, so it is tried again, and only that.
 func TestDaemonRetriesTransientFailure(t *testing.T) {
-	old := retryBackoff
-	retryBackoff = []time.Duration{time.Millisecond, time.Millisecond}
-	defer func() { retryBackoff = old }()
-
 	k := &fakeKernel{enomem: map[string]int{"cryptd": 1, "e1000": 5}, hang: map[string]int{"crc32c_intel": 1}}
 	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
 	ctx := context.Background()
@@ -370,32 +378,5 @@ func TestDaemonRetriesTransientFailure(t *testing.T) {
 	}
 	if !strings.Contains(s.Failed["e1000"], "cannot allocate memory") {
 		t.Errorf("failed[e1000] = %q, want ENOMEM after the retries ran out", s.Failed["e1000"])
-	}
-}
-
-// TestWaitReaped: a retry after a timeout waits for the killed worker, whose
-// syscall may still be in the kernel, to be gone.
-func TestWaitReaped(t *testing.T) {
-	reaped := make(chan struct{})
-	te := fmt.Errorf("load module kvm: %w", &workers.TimeoutError{Pid: 42, Reaped: reaped})
-	done := make(chan error, 1)
-	go func() { done <- waitReaped(context.Background(), te) }()
-	select {
-	case err := <-done:
-		t.Fatalf("waitReaped returned %v before the worker was reaped", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(reaped)
-	if err := <-done; err != nil {
-		t.Errorf("waitReaped after the reap = %v, want nil", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := waitReaped(ctx, fmt.Errorf("x: %w", &workers.TimeoutError{Reaped: make(chan struct{})})); err == nil {
-		t.Error("waitReaped with an ended context and a live worker = nil, want the timeout error")
-	}
-	if err := waitReaped(ctx, unix.ENOMEM); err != nil {
-		t.Errorf("waitReaped(ENOMEM) = %v, want nil: only timeouts wait", err)
 	}
 }

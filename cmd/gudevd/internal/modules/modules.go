@@ -1,131 +1,120 @@
-package main
+package modules
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
-	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
 	"github.com/gudevd/gudevd/workers"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/sys/unix"
 )
 
-// runner runs one load job; in the daemon it is a workers.Pool, so a module
+// Runner runs one load job; in the daemon it is a workers.Pool, so a module
 // that crashes or hangs its loader takes only a worker process with it.
-type runner interface {
+type Runner interface {
 	Run(ctx context.Context, job []byte) ([]byte, error)
+	// Stats reports the runner's worker counters (crashes, timeouts).
+	Stats() workers.PoolStats
 }
 
-// catalog is one generation of the module index: what a reload replaces.
-type catalog struct {
-	index   *modalias.Index
-	deps    *modload.Deps
-	planner *modload.Planner
-
-	mu    sync.Mutex // guards plans
-	plans map[string]*aliasPlan
+// DefaultBackoff spaces the retries of a load that failed for lack of
+// memory or whose worker timed out: two retries, after 250 ms and 1 s.
+func DefaultBackoff() []time.Duration {
+	return []time.Duration{250 * time.Millisecond, time.Second}
 }
 
-// aliasPlan is one MODALIAS's plan, computed once: the first of a storm's
-// identical CPU events computes it while the others wait on once.
-type aliasPlan struct {
-	once sync.Once
-	plan *modload.Plan
+// Config configures Modules.
+type Config struct {
+	Log     *slog.Logger
+	Catalog *Catalog
+	Runner  Runner
+	// Parallel is how many steps of one plan may run at once.
+	Parallel int
+	// Backoff is the wait before each retry of a transient failure; its
+	// length is the number of retries. Nil means DefaultBackoff().
+	Backoff []time.Duration
 }
 
-// maxCachedPlans bounds the MODALIAS -> plan cache. A machine has a few
-// hundred distinct modaliases however many CPUs it has; past the bound the
-// cache starts over rather than grow with hostile input.
-const maxCachedPlans = 4096
-
-// planAlias resolves a MODALIAS and plans its modules, once per distinct
-// string: every CPU of a machine sends the same CPU modalias, and resolving
-// and planning it (~160 µs on Debian's index) for each of 4096 CPUs would be
-// most of the daemon's work. Plans are immutable, so callers share them.
-func (c *catalog) planAlias(alias string) *modload.Plan {
-	c.mu.Lock()
-	if c.plans == nil || len(c.plans) >= maxCachedPlans {
-		c.plans = map[string]*aliasPlan{}
-	}
-	e, ok := c.plans[alias]
-	if !ok {
-		e = &aliasPlan{}
-		c.plans[alias] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() { e.plan = c.planner.Plan(c.index.Resolve(alias)) })
-	return e.plan
-}
-
-// withConfig returns the catalog planning with cfg instead of the index's
-// own configuration.
-func (c *catalog) withConfig(cfg *modalias.Config) *catalog {
-	return &catalog{
-		index:   c.index,
-		deps:    c.deps,
-		planner: modload.NewPlanner(c.deps, cfg, c.index.Builtin, modload.WithAliases(c.index.Lookup)),
-	}
-}
-
-// modules turns module names into exactly one load each. Every module of a
+// Modules turns module names into exactly one load each. Every module of a
 // plan, dependencies included, is a key of one workers.Group: the first
 // request for a module sends one job to the pool, every later request, from
 // any CPU's uevent, a dependency of another module, `gudevd load` or the
 // kernel's modprobe helper, waits for and shares that one result.
-type modules struct {
+type Modules struct {
 	log      *slog.Logger
 	group    *workers.Group
-	flights  singleflight.Group // walks of one MODALIAS's plan in progress
-	pool     runner
-	parallel int // steps of one plan that may run at once
+	pool     Runner
+	parallel int             // steps of one plan that may run at once
+	backoff  []time.Duration // waits before the retries of a transient failure
+
+	flightMu sync.Mutex         // guards flights
+	flights  map[string]*flight // walks of one MODALIAS's plan in progress
 
 	mu      sync.Mutex // guards the fields below
-	cat     *catalog
+	cat     *Catalog
 	lookups uint64
 	retries uint64            // loads tried again after a transient failure
 	loads   map[string]uint64 // load syscalls by result
 	failed  map[string]string // module -> last error
-	mods    map[string]*moduleStats
+	mods    map[string]*ModuleStats
 }
 
-func newModules(log *slog.Logger, cat *catalog, pool runner, parallel int) *modules {
-	return &modules{
-		log:      log,
+// flight is one walk of a MODALIAS's plan that identical events share.
+type flight struct {
+	done chan struct{} // closed when res is set
+	res  []Result
+}
+
+// New returns Modules loading through cfg.Runner. Close it to wait for the
+// loads in flight.
+func New(cfg Config) *Modules {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff()
+	}
+	return &Modules{
+		log:      cfg.Log,
 		group:    workers.NewGroup(),
-		pool:     pool,
-		parallel: parallel,
-		cat:      cat,
+		pool:     cfg.Runner,
+		parallel: max(cfg.Parallel, 1),
+		backoff:  cfg.Backoff,
+		flights:  map[string]*flight{},
+		cat:      cfg.Catalog,
 		loads:    map[string]uint64{},
 		failed:   map[string]string{},
-		mods:     map[string]*moduleStats{},
+		mods:     map[string]*ModuleStats{},
 	}
 }
 
-func (m *modules) catalog() *catalog {
+// Catalog returns the module index in use.
+func (m *Modules) Catalog() *Catalog {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cat
 }
 
-// replace installs a new index. Failed results are dropped: a module that
+// Replace installs a new index and returns how many failed results it
+// dropped. Failed results are dropped: a module that
 // was missing or broken may be fixed in the new tree. Successes stay: a
 // loaded module stays loaded whatever the index says now.
-func (m *modules) replace(cat *catalog) int {
+func (m *Modules) Replace(cat *Catalog) int {
 	m.mu.Lock()
 	m.cat = cat
 	m.mu.Unlock()
 	return m.group.ForgetFailed()
 }
 
-// loadModalias loads every module a device's MODALIAS resolves to, with the
+// LoadModalias loads every module a device's MODALIAS resolves to, with the
 // udev path's blacklist applied.
-func (m *modules) loadModalias(ctx context.Context, alias string) []loadResult {
-	cat := m.catalog()
+func (m *Modules) LoadModalias(ctx context.Context, alias string) []Result {
+	cat := m.Catalog()
 	m.mu.Lock()
 	m.lookups++
 	m.mu.Unlock()
@@ -133,33 +122,51 @@ func (m *modules) loadModalias(ctx context.Context, alias string) []loadResult {
 	if len(plan.Steps) == 0 && len(plan.Errors) == 0 && len(plan.Blacklisted) == 0 {
 		return nil
 	}
-	// Identical events that arrive together (one per CPU) share one walk of
-	// the plan: the group already makes every module load once, and this
-	// makes the storm's other events cost a wait instead of a goroutine per
-	// module each. The walk must not end with the caller that started it.
-	ch := m.flights.DoChan(alias, func() (any, error) {
-		return m.run(context.WithoutCancel(ctx), plan, false), nil
-	})
+	return m.share(ctx, alias, plan)
+}
+
+// share lets identical events that arrive together (one per CPU) share one
+// walk of the plan: the group already makes every module load once, and
+// this makes the storm's other events cost a wait instead of a goroutine per
+// module each. The first caller walks the plan itself, so the walk has an
+// owner that waits for it; it runs to its end even if that caller's ctx
+// ends, since the others share it and a started load cannot be taken back.
+func (m *Modules) share(ctx context.Context, alias string, plan *modload.Plan) []Result {
+	m.flightMu.Lock()
+	f, joined := m.flights[alias]
+	if !joined {
+		f = &flight{done: make(chan struct{})}
+		m.flights[alias] = f
+	}
+	m.flightMu.Unlock()
+	if !joined {
+		f.res = m.run(context.WithoutCancel(ctx), plan, false)
+		m.flightMu.Lock()
+		delete(m.flights, alias)
+		m.flightMu.Unlock()
+		close(f.done)
+		return f.res
+	}
 	select {
-	case r := <-ch:
-		return r.Val.([]loadResult)
+	case <-f.done:
+		return f.res
 	case <-ctx.Done():
 		return nil
 	}
 }
 
-// loadNamed loads modules named by a person or by the kernel's
+// LoadNamed loads modules named by a person or by the kernel's
 // request_module: each name is looked up as plain modprobe does, so a module
 // named directly ignores the blacklist and an alias honours it. retry asks
 // again for modules whose earlier load failed.
-func (m *modules) loadNamed(ctx context.Context, names []string, retry bool) ([]loadResult, error) {
-	cat := m.catalog()
+func (m *Modules) LoadNamed(ctx context.Context, names []string, retry bool) ([]Result, error) {
+	cat := m.Catalog()
 	var resolved []string
-	var missing []loadResult
+	var missing []Result
 	for _, n := range names {
 		got := cat.index.Lookup(n)
 		if len(got) == 0 {
-			missing = append(missing, loadResult{Module: n, Result: "failed", Error: fmt.Sprintf("find module %s: %v", n, modload.ErrUnknownModule)})
+			missing = append(missing, Result{Module: n, Result: "failed", Error: fmt.Sprintf("find module %s: %v", n, modload.ErrUnknownModule)})
 			continue
 		}
 		resolved = append(resolved, got...)
@@ -174,19 +181,19 @@ func (m *modules) loadNamed(ctx context.Context, names []string, retry bool) ([]
 }
 
 // load plans names and runs the plan through the group.
-func (m *modules) load(ctx context.Context, cat *catalog, names []string, retry bool) []loadResult {
+func (m *Modules) load(ctx context.Context, cat *Catalog, names []string, retry bool) []Result {
 	return m.run(ctx, cat.planner.Plan(names), retry)
 }
 
 // run executes a plan through the group.
-func (m *modules) run(ctx context.Context, plan *modload.Plan, retry bool) []loadResult {
+func (m *Modules) run(ctx context.Context, plan *modload.Plan, retry bool) []Result {
 	errs, ok := m.served(ctx, plan, retry)
 	if !ok {
 		errs = modload.Run(ctx, plan, m.parallel, func(ctx context.Context, s modload.Step) error {
 			return m.loadStep(ctx, s, retry)
 		})
 	}
-	out := make([]loadResult, 0, len(errs))
+	out := make([]Result, 0, len(errs))
 	for _, s := range plan.Steps {
 		out = append(out, resultOf(s.Name, errs[s.Name]))
 	}
@@ -201,7 +208,7 @@ func (m *modules) run(ctx context.Context, plan *modload.Plan, retry bool) []loa
 		out = append(out, resultOf(name, err))
 	}
 	for _, name := range plan.Blacklisted {
-		out = append(out, loadResult{Module: name, Result: "blacklisted"})
+		out = append(out, Result{Module: name, Result: "blacklisted"})
 	}
 	return out
 }
@@ -212,7 +219,7 @@ func (m *modules) run(ctx context.Context, plan *modload.Plan, retry bool) []loa
 // of a goroutine per module per event. Waiting in order is safe: a module
 // in the group was started only after its dependencies succeeded. A retry
 // always takes the full path, since it may run failed modules again.
-func (m *modules) served(ctx context.Context, plan *modload.Plan, retry bool) (map[string]error, bool) {
+func (m *Modules) served(ctx context.Context, plan *modload.Plan, retry bool) (map[string]error, bool) {
 	if retry {
 		return nil, false
 	}
@@ -231,16 +238,16 @@ func (m *modules) served(ctx context.Context, plan *modload.Plan, retry bool) (m
 	return errs, true
 }
 
-func resultOf(name string, err error) loadResult {
+func resultOf(name string, err error) Result {
 	if err != nil {
-		return loadResult{Module: name, Result: "failed", Error: err.Error()}
+		return Result{Module: name, Result: "failed", Error: err.Error()}
 	}
-	return loadResult{Module: name, Result: "loaded"}
+	return Result{Module: name, Result: "loaded"}
 }
 
 // loadStep asks the group for one module. Only the request that starts the
 // run sends a job; the others share its outcome.
-func (m *modules) loadStep(ctx context.Context, s modload.Step, retry bool) error {
+func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool) error {
 	do := m.group.Do
 	if retry {
 		do = m.group.Retry
@@ -256,7 +263,7 @@ func (m *modules) loadStep(ctx context.Context, s modload.Step, retry bool) erro
 
 // runStep is the one run of a module's load. Built-in modules need no
 // worker: the kernel has them already.
-func (m *modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
+func (m *Modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 	if s.Builtin {
 		m.record(modload.Result{Module: s.Name, Skipped: modload.SkipBuiltin}, nil)
 		return nil, nil
@@ -267,7 +274,7 @@ func (m *modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := m.attempt(ctx, s, job)
-		if !transient(err) || attempt == len(retryBackoff)+1 {
+		if !transient(err) || attempt == len(m.backoff)+1 {
 			return out, err
 		}
 		m.mu.Lock()
@@ -278,15 +285,12 @@ func (m *modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 			return out, err
 		}
 		select {
-		case <-time.After(retryBackoff[attempt-1]):
+		case <-time.After(m.backoff[attempt-1]):
 		case <-ctx.Done():
 			return out, err
 		}
 	}
 }
-
-// retryBackoff spaces the retries of a load that failed for lack of memory.
-var retryBackoff = []time.Duration{250 * time.Millisecond, time.Second}
 
 // transient reports a load failure that says nothing about the module: the
 // kernel ran short of memory (vmalloc space, the module per-CPU reserve) or
@@ -321,7 +325,7 @@ func waitReaped(ctx context.Context, err error) error {
 }
 
 // attempt sends one load job to the pool and records its outcome.
-func (m *modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]byte, error) {
+func (m *Modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]byte, error) {
 	start := time.Now()
 	out, err := m.pool.Run(ctx, job)
 	if err != nil {
@@ -343,7 +347,7 @@ func (m *modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]by
 }
 
 // record counts one finished load and logs it: one line per module.
-func (m *modules) record(r modload.Result, err error) {
+func (m *Modules) record(r modload.Result, err error) {
 	label := syscallLabel(r, err)
 	m.mu.Lock()
 	ms := m.moduleLocked(r.Module)
@@ -372,27 +376,27 @@ func (m *modules) record(r modload.Result, err error) {
 	m.log.Info("load module", attrs...)
 }
 
-func (m *modules) recordFailure(name string, err error) {
+func (m *Modules) recordFailure(name string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.moduleLocked(name).Result = "failed"
 	m.failed[name] = err.Error()
 }
 
-func (m *modules) moduleLocked(name string) *moduleStats {
+func (m *Modules) moduleLocked(name string) *ModuleStats {
 	ms, ok := m.mods[name]
 	if !ok {
-		ms = &moduleStats{}
+		ms = &ModuleStats{}
 		m.mods[name] = ms
 	}
 	return ms
 }
 
-// forget drops a module's result when the kernel says it was removed, so
+// Forget drops a module's result when the kernel says it was removed, so
 // the next request loads it again. A module whose init failed is removed
 // too (the kernel sends remove for /module/NAME as it unwinds): that result
 // stays, or every later CPU's event would retry the failing load.
-func (m *modules) forget(name string) {
+func (m *Modules) Forget(name string) {
 	m.mu.Lock()
 	_, failed := m.failed[name]
 	m.mu.Unlock()
@@ -450,34 +454,33 @@ func outcome(r modload.Result, err error) string {
 	return "loaded"
 }
 
-// fill copies the module counters into s.
-func (m *modules) fill(s *stats) {
+// Stats returns the module counters.
+func (m *Modules) Stats() Stats {
+	var s Stats
 	g := m.group.Stats()
 	s.ModuleRequests = g.Requests
 	s.JoinedInFlight = g.Joined
 	s.ServedFromDone = g.Served
+	ps := m.pool.Stats()
+	s.WorkerCrashes = ps.Died
+	s.WorkerTimeouts = ps.TimedOut
 	keys := m.group.KeyStats()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.ModaliasLookups = m.lookups
 	s.LoadRetries = m.retries
-	s.LoadSyscalls = make(map[string]uint64, len(m.loads))
-	for k, v := range m.loads {
-		s.LoadSyscalls[k] = v
-	}
-	s.Failed = make(map[string]string, len(m.failed))
-	for k, v := range m.failed {
-		s.Failed[k] = v
-	}
-	s.Modules = make(map[string]*moduleStats, len(m.mods))
+	s.LoadSyscalls = maps.Clone(m.loads)
+	s.Failed = maps.Clone(m.failed)
+	s.Modules = make(map[string]*ModuleStats, len(m.mods))
 	for k, v := range m.mods {
 		c := *v
 		c.Requests = keys[k].Requests
 		s.Modules[k] = &c
 	}
+	return s
 }
 
-// close waits for runs in flight, so no load is abandoned half-recorded.
-func (m *modules) close(ctx context.Context) error {
+// Close waits for runs in flight, so no load is abandoned half-recorded.
+func (m *Modules) Close(ctx context.Context) error {
 	return m.group.Close(ctx)
 }

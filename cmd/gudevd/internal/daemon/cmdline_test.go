@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"log/slog"
@@ -13,7 +13,7 @@ func TestParseKnobs(t *testing.T) {
 	tests := []struct {
 		name    string
 		cmdline string
-		want    knobs
+		want    Knobs
 		errs    int
 	}{
 		{name: "empty", cmdline: ""},
@@ -21,33 +21,33 @@ func TestParseKnobs(t *testing.T) {
 		{
 			name:    "all three",
 			cmdline: "quiet gudevd.log_level=debug gudevd.children_max=8 gudevd.event_timeout=30",
-			want:    knobs{logLevel: &debug, childrenMax: 8, eventTimeout: 30 * time.Second},
+			want:    Knobs{LogLevel: &debug, ChildrenMax: 8, EventTimeout: 30 * time.Second},
 		},
 		{
 			name:    "initramfs prefix, dashes and a Go duration",
 			cmdline: "rd.gudevd.log-level=warning rd.gudevd.event-timeout=2m",
-			want:    knobs{logLevel: &warn, eventTimeout: 2 * time.Minute},
+			want:    Knobs{LogLevel: &warn, EventTimeout: 2 * time.Minute},
 		},
 		{
 			name:    "syslog number",
 			cmdline: "gudevd.log_level=7",
-			want:    knobs{logLevel: &debug},
+			want:    Knobs{LogLevel: &debug},
 		},
 		{
 			name:    "bad values are reported and ignored",
 			cmdline: "gudevd.children_max=0 gudevd.event_timeout=soon gudevd.log_level=loud gudevd.children_max=4",
-			want:    knobs{childrenMax: 4},
+			want:    Knobs{ChildrenMax: 4},
 			errs:    3,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, errs := parseKnobs(tt.cmdline)
+			got, errs := ParseKnobs(tt.cmdline)
 			if len(errs) != tt.errs {
-				t.Errorf("parseKnobs(%q) errors = %v, want %d", tt.cmdline, errs, tt.errs)
+				t.Errorf("ParseKnobs(%q) errors = %v, want %d", tt.cmdline, errs, tt.errs)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(knobs{})); diff != "" {
-				t.Errorf("parseKnobs(%q) mismatch (-want +got):\n%s", tt.cmdline, diff)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseKnobs(%q) mismatch (-want +got):\n%s", tt.cmdline, diff)
 			}
 		})
 	}

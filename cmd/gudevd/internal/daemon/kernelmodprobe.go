@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 )
 
 const kernelModprobePath = "/proc/sys/kernel/modprobe"
@@ -25,7 +27,7 @@ func setKernelModprobe(log *slog.Logger) (restore func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	link := filepath.Join(filepath.Dir(defaultControl), "modprobe")
+	link := filepath.Join(filepath.Dir(control.DefaultPath), "modprobe")
 	os.Remove(link)
 	if err := os.Symlink(exe, link); err != nil {
 		return nil, fmt.Errorf("link kernel modprobe helper: %w", err)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -8,20 +8,20 @@ import (
 	"time"
 )
 
-// knobs are the daemon settings the kernel command line may set, as udevd
+// Knobs are the daemon settings the kernel command line may set, as udevd
 // takes udev.log_level=, udev.children_max= and udev.event_timeout=. A zero
 // field means the command line did not set it.
-type knobs struct {
-	logLevel     *slog.Level
-	childrenMax  int
-	eventTimeout time.Duration
+type Knobs struct {
+	LogLevel     *slog.Level
+	ChildrenMax  int
+	EventTimeout time.Duration
 }
 
-// parseKnobs reads gudevd.* (and rd.gudevd.*, which an initramfs uses) words
+// ParseKnobs reads gudevd.* (and rd.gudevd.*, which an initramfs uses) words
 // from a kernel command line. A malformed value is reported and ignored: a
 // typo at the boot prompt must not stop the machine from booting.
-func parseKnobs(cmdline string) (knobs, []error) {
-	var k knobs
+func ParseKnobs(cmdline string) (Knobs, []error) {
+	var k Knobs
 	var errs []error
 	for _, word := range strings.Fields(cmdline) {
 		key, val, ok := strings.Cut(word, "=")
@@ -37,26 +37,26 @@ func parseKnobs(cmdline string) (knobs, []error) {
 	return k, errs
 }
 
-func (k *knobs) set(key, val string) error {
+func (k *Knobs) set(key, val string) error {
 	switch key {
 	case "gudevd.log_level":
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(syslogToSlog(val))); err != nil {
+		l, err := ParseLevel(val)
+		if err != nil {
 			return err
 		}
-		k.logLevel = &l
+		k.LogLevel = &l
 	case "gudevd.children_max":
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 1 {
 			return fmt.Errorf("want a positive number, got %q", val)
 		}
-		k.childrenMax = n
+		k.ChildrenMax = n
 	case "gudevd.event_timeout":
 		d, err := parseSeconds(val)
 		if err != nil {
 			return err
 		}
-		k.eventTimeout = d
+		k.EventTimeout = d
 	}
 	return nil
 }
@@ -71,6 +71,16 @@ func parseSeconds(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("want seconds or a duration, got %q", s)
 	}
 	return d, nil
+}
+
+// ParseLevel reads a log level as udev spells it (syslog's names and
+// numbers: debug, info, notice, warning, err, 0-7) or as slog does.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(syslogToSlog(s))); err != nil {
+		return 0, fmt.Errorf("parse log level: %w", err)
+	}
+	return l, nil
 }
 
 // syslogToSlog maps udev's syslog level names and numbers onto slog's.

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 // The coldplug storm, by simulation: a fake kernel emits the uevents of a
 // machine with N CPUs (one per CPU, all with the same x86 CPU MODALIAS, plus
@@ -7,7 +7,7 @@ package main
 // Loads run in real worker processes (this test binary re-executed), so the
 // memory reported is the daemon's and its workers'.
 //
-//	go test -run '^$' -bench ColdplugStorm -benchtime 1x ./cmd/gudevd
+//	go test -run '^$' -bench ColdplugStorm -benchtime 1x ./cmd/gudevd/internal/daemon
 
 import (
 	"bufio"
@@ -28,7 +28,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/gudevd/gudevd/modalias"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 	"github.com/gudevd/gudevd/modload"
 	"github.com/gudevd/gudevd/workers"
 )
@@ -70,7 +70,7 @@ func simWorker() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := workers.Serve(context.Background(), conn, conn, loadHandler(simKernel{f})); err != nil {
+	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(simKernel{f})); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -110,7 +110,7 @@ func resetPeakRSS() {
 // guestModaliases reads the modaliases captured in a QEMU guest.
 func guestModaliases(tb testing.TB) (cpu string, devices []string) {
 	tb.Helper()
-	f, err := os.Open("../../modalias/testdata/guest/6.1.txt")
+	f, err := os.Open("../../../../modalias/testdata/guest/6.1.txt")
 	if err != nil {
 		tb.Skipf("no guest modaliases: %v", err)
 	}
@@ -151,7 +151,11 @@ func countLines(tb testing.TB, path string) map[string]int {
 }
 
 func BenchmarkColdplugStorm(b *testing.B) {
-	cat := realCatalog(b)
+	tree := realTree(b)
+	cat, err := modules.LoadCatalog(slog.New(slog.DiscardHandler), tree, "")
+	if err != nil {
+		b.Fatal(err)
+	}
 	cpu, devices := guestModaliases(b)
 	exe, err := os.Executable()
 	if err != nil {
@@ -160,13 +164,13 @@ func BenchmarkColdplugStorm(b *testing.B) {
 	for _, n := range []int{64, 256, 1024, 4096} {
 		b.Run(fmt.Sprintf("cpus=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				simulate(b, cat, exe, cpu, devices, n)
+				simulate(b, tree, cat, exe, cpu, devices, n)
 			}
 		})
 	}
 }
 
-func simulate(b *testing.B, cat *catalog, exe, cpu string, devices []string, cpus int) {
+func simulate(b *testing.B, tree modules.Tree, cat *modules.Catalog, exe, cpu string, devices []string, cpus int) {
 	logPath := filepath.Join(b.TempDir(), "syscalls")
 	pool, err := workers.NewPool(workers.Config{
 		Start: func(ctx context.Context) *exec.Cmd {
@@ -180,9 +184,10 @@ func simulate(b *testing.B, cat *catalog, exe, cpu string, devices []string, cpu
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	d := newTestDaemon(b, nil, newFakeSource(), testSysfs(0))
-	d.mods = newModules(log, cat, pool, runtime.NumCPU()+2)
+	d, err := New(Config{Tree: tree, Runner: pool, LoadWorkers: runtime.NumCPU() + 2, Source: newFakeSource(), SysfsFS: testSysfs(0)})
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	aliases := make([]string, 0, cpus+len(devices))
 	for range cpus {
@@ -191,7 +196,7 @@ func simulate(b *testing.B, cat *catalog, exe, cpu string, devices []string, cpu
 	aliases = append(aliases, devices...)
 	unique := map[string]bool{}
 	for _, a := range aliases {
-		for _, s := range cat.planner.Plan(cat.index.Resolve(a)).Steps {
+		for _, s := range cat.Plan(a).Steps {
 			if !s.Builtin {
 				unique[s.Name] = true
 			}
@@ -254,14 +259,14 @@ func simulate(b *testing.B, cat *catalog, exe, cpu string, devices []string, cpu
 	b.ReportMetric(elapsed.Seconds()*1000, "wall-ms")
 }
 
-// realCatalog builds the catalog of Debian's 6.1.0-47-amd64 kernel from the
-// depmod output the modalias conformance tests keep.
-func realCatalog(tb testing.TB) *catalog {
+// realTree writes the depmod output of Debian's 6.1.0-47-amd64 kernel, kept
+// by the modalias conformance tests, to a module tree on disk.
+func realTree(tb testing.TB) modules.Tree {
 	tb.Helper()
-	dir := "../../modalias/testdata/6.1.0-47-amd64"
+	src := "../../../../modalias/testdata/6.1.0-47-amd64"
 	tree := fstest.MapFS{}
 	for _, name := range []string{"modules.alias", "modules.builtin", "modules.builtin.modinfo", "modules.dep", "modules.softdep"} {
-		f, err := os.Open(filepath.Join(dir, name+".gz"))
+		f, err := os.Open(filepath.Join(src, name+".gz"))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -276,13 +281,6 @@ func realCatalog(tb testing.TB) *catalog {
 		}
 		tree[name] = &fstest.MapFile{Data: b}
 	}
-	idx, err := modalias.Load(modalias.Sources{Modules: tree})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	deps, err := modload.LoadDeps(tree)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (&catalog{index: idx, deps: deps}).withConfig(idx.Config())
+	dir := writeTree(tb, tree)
+	return modules.Tree{Root: dir, Dir: dir}
 }

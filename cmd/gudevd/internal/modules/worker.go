@@ -1,0 +1,98 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/gudevd/gudevd/modload"
+	"github.com/gudevd/gudevd/workers"
+)
+
+// StepLoader is the part of modload.Loader a worker uses.
+type StepLoader interface {
+	Load(ctx context.Context, s modload.Step) (modload.Result, error)
+}
+
+// Handler loads the module of one job. A load failure is part of the
+// result, not a job error: it carries the module's typed error across the
+// pipe intact, while job errors are left for what breaks the worker itself.
+func Handler(l StepLoader) workers.Handler {
+	return func(ctx context.Context, job []byte) ([]byte, error) {
+		s, err := modload.UnmarshalStep(job)
+		if err != nil {
+			return nil, fmt.Errorf("decode job: %w", err)
+		}
+		r, loadErr := l.Load(ctx, s)
+		return modload.MarshalResult(r, loadErr)
+	}
+}
+
+// ServeWorker is a worker process's life: it loads one module per job from
+// the pool's socket until the pool closes it. A crash here (a panic, an OOM
+// kill) costs the daemon one job, never the daemon itself.
+func ServeWorker(ctx context.Context, log *slog.Logger, tree Tree, sysfs string) error {
+	conn, err := workers.WorkerConn()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return workers.Serve(ctx, conn, conn, Handler(modload.NewLoader(tree.Dir, sysfs, log)))
+}
+
+// PoolConfig configures the pool of worker processes.
+type PoolConfig struct {
+	Log *slog.Logger
+	// Command returns one worker's command, not yet started: the daemon's
+	// own binary as `gudevd worker`, or a test binary.
+	Command func(ctx context.Context) *exec.Cmd
+	Max     int           // loads at once
+	Timeout time.Duration // kill a worker whose load runs longer
+}
+
+// NewPool starts the pool of worker processes that run every load.
+func NewPool(cfg PoolConfig) (*workers.Pool, error) {
+	p, err := workers.NewPool(workers.Config{Start: cfg.Command, Max: cfg.Max, Timeout: cfg.Timeout, Logger: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("start worker pool: %w", err)
+	}
+	return p, nil
+}
+
+// WorkerCommand returns the pool's command for exe run as `gudevd worker`
+// over tree, with its log on the daemon's stderr.
+func WorkerCommand(exe string, tree Tree, sysfs, logLevel string) func(ctx context.Context) *exec.Cmd {
+	return func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, exe, "worker", "--modules-dir", tree.Dir, "--sysfs", sysfs, "--log-level", logLevel)
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+}
+
+// directRunner runs load jobs in this process: no daemon, no pool.
+type directRunner struct{ l StepLoader }
+
+func (r directRunner) Run(ctx context.Context, job []byte) ([]byte, error) {
+	return Handler(r.l)(ctx, job)
+}
+
+func (directRunner) Stats() workers.PoolStats { return workers.PoolStats{} }
+
+// LoadDirect loads names in this process, as modprobe does when no daemon
+// runs (early boot, or parameters given on the command line, which a shared
+// load cannot honour): params are appended to the first name's options.
+func LoadDirect(ctx context.Context, log *slog.Logger, tree Tree, sysfs string, names []string, params string) ([]Result, error) {
+	cat, err := LoadCatalog(log, tree, ReadCmdline())
+	if err != nil {
+		return nil, err
+	}
+	if params != "" {
+		cat = cat.WithParams(names[0], params)
+	}
+	m := New(Config{Log: log, Catalog: cat, Runner: directRunner{modload.NewLoader(tree.Dir, sysfs, log)}, Parallel: 1})
+	defer m.Close(context.WithoutCancel(ctx))
+	return m.LoadNamed(ctx, names, false)
+}
