@@ -21,7 +21,8 @@
 //     before the first '*', '?' or '[' compare literally (a backslash
 //     there is a plain byte, and a wildcard in the looked-up string can
 //     meet the same byte in a key), the rest goes to glibc's
-//     fnmatch(3) with flags 0. modprobe.d aliases use fnmatch throughout.
+//     fnmatch(3) with flags 0 (internal/fnmatch). modprobe.d aliases use
+//     fnmatch throughout.
 //   - Resolve is udev's path (KMOD_PROBE_APPLY_BLACKLIST, modprobe -b):
 //     blacklisted modules are dropped, builtin ones included. Lookup is
 //     plain modprobe (the kernel's request_module): only modules found

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/gudevd/gudevd/internal/fnmatch"
 )
 
 // Sources names what an Index is built from.
@@ -287,7 +289,7 @@ func (ix *Index) Candidates(s string) []Candidate {
 	}
 	var out []Candidate
 	for _, a := range ix.conf.aliases {
-		if fnmatch(a.pattern, key) {
+		if fnmatch.Match(a.pattern, key) {
 			out = append(out, ix.candidate(a.module, true))
 		}
 	}
@@ -447,7 +449,7 @@ func (ix *Index) Options(name string) string { return ix.cfg.Options[modnameNorm
 func (ix *Index) Softdep(name string) (Softdep, bool) {
 	name = modnameNormalize(name)
 	for _, s := range ix.conf.softdeps {
-		if fnmatch(s.module, name) {
+		if fnmatch.Match(s.module, name) {
 			return s.dep, true
 		}
 	}
@@ -459,7 +461,7 @@ func (ix *Index) Softdep(name string) (Softdep, bool) {
 func (ix *Index) InstallCommand(name string) (string, bool) {
 	name = modnameNormalize(name)
 	for _, c := range ix.conf.installs {
-		if fnmatch(c.module, name) {
+		if fnmatch.Match(c.module, name) {
 			return c.cmd, true
 		}
 	}

@@ -3,6 +3,8 @@ package modalias
 import (
 	"slices"
 	"strings"
+
+	"github.com/gudevd/gudevd/internal/fnmatch"
 )
 
 // patternSet answers "which of these index keys match this string" without
@@ -19,6 +21,39 @@ import (
 type patternSet struct {
 	keys []string // sorted, unique, trie-safe
 	slow []string // everything else
+}
+
+// literalPrefixLen returns the length of the part of an index key that
+// libkmod's trie walk compares byte by byte: everything before the first
+// '*', '?' or '['. A backslash there is an ordinary byte.
+func literalPrefixLen(p string) int {
+	if i := strings.IndexAny(p, "*?["); i >= 0 {
+		return i
+	}
+	return len(p)
+}
+
+// kmodMatch reports whether key matches the index key p the way libkmod's
+// index_searchwild does: the literal prefix must equal the key's start,
+// and the rest is handed to fnmatch.
+func kmodMatch(p, key string) bool {
+	l := literalPrefixLen(p)
+	if !strings.HasPrefix(key, p[:l]) {
+		return false
+	}
+	if l == len(p) {
+		return len(key) == l
+	}
+	return fnmatch.Match(p[l:], key[l:])
+}
+
+// at returns p[i], or NUL past the end, so that bracketLen can read a key
+// the way glibc walks its NUL-terminated pattern.
+func at(p string, i int) byte {
+	if i < len(p) {
+		return p[i]
+	}
+	return 0
 }
 
 // newPatternSet sorts and deduplicates keys (it reorders the slice) and
@@ -300,7 +335,7 @@ func (m *matcher) brackets(lo, hi, d, k, glob int) {
 			// Only reachable after libkmod's literal descent through a
 			// wildcard put the glob where trieSafe did not look: let
 			// fnmatch decide, as libkmod does.
-			if fnmatch(keys[lo][d:], m.key[k:]) {
+			if fnmatch.Match(keys[lo][d:], m.key[k:]) {
 				m.out = append(m.out, visit{keys[lo], glob})
 			}
 			lo++
@@ -311,7 +346,7 @@ func (m *matcher) brackets(lo, hi, d, k, glob int) {
 		for end < hi && strings.HasPrefix(keys[end][d:], tok) {
 			end++
 		}
-		if r, _ := bracket(tok, 1, m.key[k]); r == bracketMatch {
+		if fnmatch.Match(tok, m.key[k:k+1]) {
 			m.walk(lo, end, d+n, k+1, glob)
 		}
 		lo = end

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gudevd/gudevd/internal/fnmatch"
 )
 
 // Device is a device found in sysfs.
@@ -135,9 +137,11 @@ type TriggerOptions struct {
 	Root string
 	// Action is written to every uevent file; "" means ActionAdd.
 	Action Action
-	// SubsystemMatch holds path.Match patterns; when not empty only
-	// objects whose subsystem matches one are triggered, as with udevadm
-	// trigger --subsystem-match. The subsystem objects match "subsystem"
+	// SubsystemMatch holds shell patterns; when not empty only objects
+	// whose subsystem matches one are triggered, as with udevadm trigger
+	// --subsystem-match. They match as udevadm's fnmatch(3) matches them
+	// (internal/fnmatch): '[!...]' negates, and every string is a valid
+	// pattern, an unterminated '[' being a plain character. The subsystem objects match "subsystem"
 	// (bus/*), "drivers" (bus/*/drivers/*) and "module" (module/*).
 	SubsystemMatch []string
 	// SkipSubsystems leaves out the subsystem objects (udevadm trigger
@@ -207,11 +211,6 @@ func trigger(ctx context.Context, sysfs fs.FS, w ueventWriter, opts TriggerOptio
 	}
 	if !action.Valid() {
 		return TriggerResult{}, fmt.Errorf("trigger: unknown action %q", action)
-	}
-	for _, p := range opts.SubsystemMatch {
-		if _, err := path.Match(p, ""); err != nil {
-			return TriggerResult{}, fmt.Errorf("trigger: subsystem match %q: %w", p, err)
-		}
 	}
 	targets, err := triggerTargets(sysfs, opts)
 	if err != nil {
@@ -296,7 +295,7 @@ func matchSubsystem(patterns []string, subsystem string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		if ok, _ := path.Match(p, subsystem); ok {
+		if fnmatch.Match(p, subsystem) {
 			return true
 		}
 	}

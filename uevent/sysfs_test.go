@@ -296,7 +296,23 @@ func TestTrigger(t *testing.T) {
 			failed:  []string{"/devices/virtual/misc/fuse"},
 		},
 		{name: "unknown action", opts: TriggerOptions{Action: "frob"}, errMatch: `unknown action "frob"`},
-		{name: "bad pattern", opts: TriggerOptions{SubsystemMatch: []string{"["}}, errMatch: "subsystem match"},
+		{
+			// udevadm matches with fnmatch: '!' negates (path.Match
+			// takes it for a literal '!' and would pick acpi, cpu and
+			// misc instead).
+			name:    "bracket negated with !",
+			opts:    TriggerOptions{SkipSubsystems: true, SubsystemMatch: []string{"[!a-m]*"}},
+			action:  "add",
+			written: []string{"/devices/pci0000:00/0000:00:02.0", "/devices/pci0000:00/0000:00:02.0/net/eth0"},
+		},
+		{
+			// No pattern is invalid to fnmatch: an unterminated '['
+			// is a plain character, and no subsystem has one.
+			name:    "unterminated bracket is a plain character",
+			opts:    TriggerOptions{SkipSubsystems: true, SubsystemMatch: []string{"["}},
+			action:  "add",
+			written: nil,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,20 +1,19 @@
-package modalias
+package fnmatch
 
 import "strings"
 
-// fnmatch reports whether s matches the shell pattern p exactly as glibc's
-// fnmatch(p, s, 0) does in the C locale, which is what libkmod calls for
-// modprobe.d aliases and for the wildcard part of index keys. With flags 0
-// a '*' also matches '/' and a leading '.', backslash escapes the next
-// character, and '{' has no meaning. A NUL ends either string, as in C.
-func fnmatch(p, s string) bool {
-	if i := strings.IndexByte(p, 0); i >= 0 {
-		p = p[:i]
+// Match reports whether name matches the shell pattern exactly as glibc's
+// fnmatch(pattern, name, 0) does in the C locale. With flags 0 a '*' also
+// matches '/' and a leading '.', a backslash escapes the next character,
+// and '{' has no meaning. A NUL ends either string, as in C.
+func Match(pattern, name string) bool {
+	if i := strings.IndexByte(pattern, 0); i >= 0 {
+		pattern = pattern[:i]
 	}
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
 	}
-	return fnmatchAt(p, 0, s, 0)
+	return matchAt(pattern, 0, name, 0)
 }
 
 // at returns s[i], or NUL past the end, so the code below can read the
@@ -26,7 +25,7 @@ func at(s string, i int) byte {
 	return 0
 }
 
-func fnmatchAt(p string, pi int, s string, si int) bool {
+func matchAt(p string, pi int, s string, si int) bool {
 	for pi < len(p) {
 		c := p[pi]
 		pi++
@@ -91,7 +90,7 @@ func starMatch(p string, pi int, s string, si int) bool {
 	c := p[pi]
 	if c == '[' {
 		for ; si < len(s); si++ {
-			if fnmatchAt(p, pi, s, si) {
+			if matchAt(p, pi, s, si) {
 				return true
 			}
 		}
@@ -101,7 +100,7 @@ func starMatch(p string, pi int, s string, si int) bool {
 		c = at(p, pi+1)
 	}
 	for ; si < len(s); si++ {
-		if s[si] == c && fnmatchAt(p, pi, s, si) {
+		if s[si] == c && matchAt(p, pi, s, si) {
 			return true
 		}
 	}
@@ -336,28 +335,4 @@ func inClass(name string, ch byte) (in, ok bool) {
 		return digit || ('a' <= ch && ch <= 'f') || ('A' <= ch && ch <= 'F'), true
 	}
 	return false, false
-}
-
-// literalPrefixLen returns the length of the part of an index key that
-// libkmod's trie walk compares byte by byte: everything before the first
-// '*', '?' or '['. A backslash there is an ordinary byte.
-func literalPrefixLen(p string) int {
-	if i := strings.IndexAny(p, "*?["); i >= 0 {
-		return i
-	}
-	return len(p)
-}
-
-// kmodMatch reports whether key matches the index key p the way libkmod's
-// index_searchwild does: the literal prefix must equal the key's start,
-// and the rest is handed to fnmatch.
-func kmodMatch(p, key string) bool {
-	l := literalPrefixLen(p)
-	if !strings.HasPrefix(key, p[:l]) {
-		return false
-	}
-	if l == len(p) {
-		return len(key) == l
-	}
-	return fnmatch(p[l:], key[l:])
 }

@@ -1,16 +1,16 @@
-package modalias
+package fnmatch
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// Expected values are glibc 2.36 fnmatch(pattern, s, 0) results; the
-// conformance test checks the same corners through modprobe.d aliases.
-func TestFnmatch(t *testing.T) {
+// Expected values are glibc 2.36 fnmatch(pattern, name, 0) results;
+// modalias's conformance test checks the same corners through modprobe.d
+// aliases against modprobe.
+func TestMatch(t *testing.T) {
 	tests := []struct {
 		name, pattern, s string
 		want             bool
@@ -18,9 +18,11 @@ func TestFnmatch(t *testing.T) {
 		{"literal", "abc", "abc", true},
 		{"literal mismatch", "abc", "abd", false},
 		{"star matches slash", "a*b", "a/x/b", true},
+		{"star matches leading dot", "*", ".hidden", true},
 		{"star matches empty", "a*", "a", true},
 		{"star alone", "*", "", true},
 		{"question needs a char", "?", "", false},
+		{"question matches slash", "a?b", "a/b", true},
 		{"question", "a?c", "abc", true},
 		{"stars and questions", "*?*?", "a", false},
 		{"several ranges", "[a-cx-z]", "y", true},
@@ -30,6 +32,7 @@ func TestFnmatch(t *testing.T) {
 		{"caret negates", "[^x]", "x", false},
 		{"close bracket first is member", "[]a]", "]", true},
 		{"dash last is member", "[a-]", "-", true},
+		{"reversed range is empty", "[z-a]", "m", false},
 		{"escaped star", "\\*", "*", true},
 		{"escaped star is literal", "\\*", "a", false},
 		{"escape in bracket", "[\\]]", "]", true},
@@ -47,35 +50,14 @@ func TestFnmatch(t *testing.T) {
 		{"star then bracket", "*[0-9]", "abc7", true},
 		{"star then escape", "*\\?", "ab?", true},
 		{"nul ends pattern", "ab\x00cd", "ab", true},
+		{"nul ends name", "ab", "ab\x00cd", true},
 		{"modalias", "usb:v0421p0492d04[6-9]*dc*dsc*dp*ic*isc*ip*in*", "usb:v0421p0492d0470dc00dsc00dp00ic08isc06ip50in00", true},
+		{"dmi modalias with a slash", "dmi:*:svnLENOVO:*:pvrThinkPadX1*", "dmi:bvnLENOVO:bvrN1ET:bd01/02/2020:svnLENOVO:pn20A7:pvrThinkPadX1Carbon:", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := fnmatch(tt.pattern, tt.s); got != tt.want {
-				t.Errorf("fnmatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
-			}
-		})
-	}
-}
-
-// libkmod compares an index key's literal prefix byte by byte, so a
-// backslash before the first wildcard is an ordinary character there.
-func TestKmodMatch(t *testing.T) {
-	tests := []struct {
-		name, pattern, key string
-		want               bool
-	}{
-		{"exact", "fs-ext4", "fs-ext4", true},
-		{"exact longer key", "fs-ext4", "fs-ext4x", false},
-		{"backslash in prefix is literal", "ab\\c*", "ab\\cd", true},
-		{"backslash in prefix is not an escape", "ab\\c*", "abcd", false},
-		{"backslash after wildcard escapes", "a*\\c", "axc", true},
-		{"prefix then glob", "acpi*:PNP0C0A:*", "acpi:PNP0C0A:", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := kmodMatch(tt.pattern, tt.key); got != tt.want {
-				t.Errorf("kmodMatch(%q, %q) = %v, want %v", tt.pattern, tt.key, got, tt.want)
+			if d := cmp.Diff(tt.want, Match(tt.pattern, tt.s)); d != "" {
+				t.Errorf("Match(%q, %q) (-want +got):\n%s", tt.pattern, tt.s, d)
 			}
 		})
 	}
@@ -95,18 +77,18 @@ func refGlob(p, s string) bool {
 	case '\\':
 		return len(p) > 1 && s != "" && p[1] == s[0] && refGlob(p[2:], s[1:])
 	case '[':
-		n, in := refBracket(p, s)
+		if s == "" {
+			return false
+		}
+		n, in := refBracket(p, s[0])
 		return n > 0 && in && refGlob(p[n:], s[1:])
 	}
 	return s != "" && p[0] == s[0] && refGlob(p[1:], s[1:])
 }
 
-// refBracket parses the bracket expression at p[0] and reports its length
-// and whether s[0] is in it.
-func refBracket(p, s string) (int, bool) {
-	if s == "" {
-		return 0, false
-	}
+// refBracket parses the bracket expression at p[0] and returns its length
+// (0 when it is not terminated) and whether c is in it.
+func refBracket(p string, c byte) (int, bool) {
 	i := 1
 	neg := i < len(p) && (p[i] == '!' || p[i] == '^')
 	if neg {
@@ -138,70 +120,88 @@ func refBracket(p, s string) (int, bool) {
 				i++
 			}
 		}
-		if lo <= s[0] && s[0] <= hi {
+		if lo <= c && c <= hi {
 			in = true
 		}
 	}
 	return 0, false
 }
 
-func refKmod(p, key string) bool {
-	l := literalPrefixLen(p)
-	return strings.HasPrefix(key, p[:l]) && refGlob(p[l:], key[l:])
+// wellFormed reports whether refGlob understands p: no trailing
+// backslash, every bracket expression terminated and without classes,
+// equivalence classes or collating symbols.
+func wellFormed(p string) bool {
+	if strings.Contains(p, "[:") || strings.Contains(p, "[=") || strings.Contains(p, "[.") {
+		return false
+	}
+	for i := 0; i < len(p); {
+		switch p[i] {
+		case '\\':
+			if i+1 == len(p) {
+				return false
+			}
+			i += 2
+		case '[':
+			n, _ := refBracket(p[i:], 0)
+			if n == 0 {
+				return false
+			}
+			i += n
+		default:
+			i++
+		}
+	}
+	return true
 }
 
-// FuzzMatch checks the trie walk of patternSet against matching every
-// pattern one by one with the reference matcher.
+// escape makes a pattern that matches s and nothing else.
+func escape(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		b.WriteByte('\\')
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// FuzzMatch checks Match's invariants on arbitrary input: a pattern
+// without special characters matches exactly itself, "*" matches
+// everything, an escaped string matches only itself, appending "*" to a
+// matching pattern keeps it matching, and a well-formed pattern agrees
+// with the reference matcher.
 func FuzzMatch(f *testing.F) {
-	f.Add("pci:v00008086d*sv*sd*bc*sc*i*\npci:v*d*sv*sd*bc03sc*i*\nacpi*:PNP0C0A:*", "pci:v00008086d00001234sv0sd0bc03sc00i00")
-	f.Add("usb:v0421p0492d04[6-9]*dc*\nusb:v0421p0492d0[5-9]*dc*", "usb:v0421p0492d0470dc00")
-	f.Add("a\\*b*\n[!x]?\n[]a]*\n*\\\\", "a*bc")
-	f.Add("of:N*T*Cfoo,bar\nof:N*T*Cfoo,barC*", "of:NxTyCfoo,barCz")
-	f.Add("gx:a*\\?\\\ngx:a*\\[b\ngx:a*c\ngx:a?c", "gx:a*\\?x")
-	f.Fuzz(func(t *testing.T, patterns, key string) {
-		// libkmod also matches a wildcard in the string against the
-		// same byte in a key; the reference knows nothing of that, so
-		// such strings are only run for crashes.
-		if strings.ContainsAny(key, "*?[") {
-			if len(patterns) <= 400 && len(key) <= 32 && strings.IndexByte(patterns, 0) < 0 && strings.IndexByte(key, 0) < 0 {
-				ps := newPatternSet(strings.Split(patterns, "\n"))
-				ps.match(key, nil)
-			}
+	f.Add("pci:v00008086d*sv*sd*bc*sc*i*", "pci:v00008086d00001234sv0sd0bc03sc00i00")
+	f.Add("usb:v0421p0492d04[6-9]*dc*", "usb:v0421p0492d0470dc00")
+	f.Add("a\\*b*[!x]?[]a]*\\\\", "a*bcd]e\\")
+	f.Add("[abc", "[abc")
+	f.Add("[[:alpha:]]*[a-]", "x-")
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		if len(pattern) > 64 || len(s) > 64 || strings.Count(pattern, "*") > 6 {
 			return
 		}
-		if len(patterns) > 400 || len(key) > 32 || strings.Count(patterns, "*") > 6 {
-			return
+		// C strings: Match stops at a NUL too.
+		s, _, _ = strings.Cut(s, "\x00")
+		pattern, _, _ = strings.Cut(pattern, "\x00")
+		if !Match("*", s) {
+			t.Errorf("Match(\"*\", %q) = false", s)
 		}
-		pats := strings.Split(patterns, "\n")
-		var want []string
-		for _, p := range pats {
-			if p == "" || strings.IndexByte(p, 0) >= 0 || strings.IndexByte(key, 0) >= 0 {
-				return
+		if !strings.ContainsAny(s, "*?[\\") {
+			if !Match(s, s) {
+				t.Errorf("literal %q does not match itself", s)
+			}
+			if Match(s, pattern) != (s == pattern) {
+				t.Errorf("Match(%q, %q) = %v for a literal pattern", s, pattern, !(s == pattern))
 			}
 		}
-		ps := newPatternSet(slices.Clone(pats))
-		for _, p := range ps.keys {
-			if refKmod(p, key) {
-				want = append(want, p)
-			}
-			if kmodMatch(p, key) != refKmod(p, key) {
-				t.Errorf("kmodMatch(%q, %q) = %v, reference says %v", p, key, kmodMatch(p, key), refKmod(p, key))
-			}
+		if got := Match(escape(s), pattern); got != (s == pattern) {
+			t.Errorf("Match(escape(%q), %q) = %v", s, pattern, got)
 		}
-		for _, p := range ps.slow {
-			if kmodMatch(p, key) {
-				want = append(want, p)
-			}
+		m := Match(pattern, s)
+		if m && !Match(pattern+"*", s+"tail") {
+			t.Errorf("Match(%q, %q) but not with \"*\" and \"tail\" appended", pattern, s)
 		}
-		var got []string
-		for _, v := range ps.match(key, nil) {
-			if v.glob == literalPrefixLen(v.key) {
-				got = append(got, v.key)
-			}
-		}
-		slices.Sort(want)
-		if d := cmp.Diff(want, got); d != "" {
-			t.Errorf("match(%q) over %q (-want +got):\n%s", key, pats, d)
+		if wellFormed(pattern) && m != refGlob(pattern, s) {
+			t.Errorf("Match(%q, %q) = %v, reference says %v", pattern, s, m, !m)
 		}
 	})
 }

@@ -3,7 +3,8 @@
 // and loaded. It reads the text files depmod writes (modules.dep,
 // modules.alias, modules.softdep, modules.builtin) and is deliberately much
 // smaller than the real resolver in package modalias: the harness must not
-// depend on the code it is testing.
+// depend on the code it is testing. Globs go to internal/fnmatch, the
+// project's glibc fnmatch(3), which is all kmod uses to match them.
 package kmodset
 
 import (
@@ -14,6 +15,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/gudevd/gudevd/internal/fnmatch"
 )
 
 // Set is a parsed module directory (/lib/modules/<release>).
@@ -160,7 +163,9 @@ func (s *Set) Match(modalias string) []string {
 		seen[strings.ReplaceAll(modalias, "-", "_")] = true
 	}
 	for _, a := range s.aliases {
-		if ok, _ := path.Match(a.pattern, modalias); ok && !s.builtin[a.module] {
+		// kmod matches with fnmatch(3), whose '*' also spans '/': DMI
+		// modaliases carry BIOS dates such as bd01/02/2020.
+		if fnmatch.Match(a.pattern, modalias) && !s.builtin[a.module] {
 			seen[a.module] = true
 		}
 	}

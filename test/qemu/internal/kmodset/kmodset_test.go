@@ -69,6 +69,15 @@ func TestLookups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dmi, err := Load(fstest.MapFS{
+		"modules.dep":     {Data: []byte("kernel/qemu_fw_cfg.ko:\n")},
+		"modules.alias":   {Data: []byte("alias dmi:*:svnQEMU:* qemu_fw_cfg\n")},
+		"modules.softdep": {},
+		"modules.builtin": {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		got  any
@@ -80,6 +89,7 @@ func TestLookups(t *testing.T) {
 		{"deps deepest first", s.Deps("virtio_net"), []string{"virtio", "virtio_ring", "failover", "net_failover"}},
 		{"dash and underscore", Name("kernel/drivers/usb/host/xhci-pci.ko.xz"), "xhci_pci"},
 		{"builtin", s.Builtin("virtio_blk") || s.Builtin("unix"), true},
+		{"glob star spans a slash as in fnmatch", dmi.Match("dmi:bvnSeaBIOS:bvr1.16:bd04/01/2014:svnQEMU:pnStandardPC:"), []string{"qemu_fw_cfg"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
