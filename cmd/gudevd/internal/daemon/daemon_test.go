@@ -73,8 +73,10 @@ func testModules(t testing.TB) modules.Tree {
 type fakeKernel struct {
 	latency time.Duration
 
-	mu     sync.Mutex     // guards the fields below
-	calls  map[string]int // load syscalls per module
+	mu       sync.Mutex     // guards the fields below
+	started  int            // loads ever started
+	inflight int            // loads running now
+	calls    map[string]int // load syscalls per module
 	enomem map[string]int // loads of a module that fail with ENOMEM before one succeeds
 	hang   map[string]int // loads of a module whose worker times out before one succeeds
 }
@@ -84,8 +86,13 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.mu.Lock()
+	k.started++
+	k.inflight++
+	k.mu.Unlock()
 	time.Sleep(k.latency)
 	k.mu.Lock()
+	k.inflight--
 	if k.calls == nil {
 		k.calls = map[string]int{}
 	}
@@ -378,5 +385,25 @@ func TestDaemonRetriesTransientFailure(t *testing.T) {
 	}
 	if !strings.Contains(s.Failed["e1000"], "cannot allocate memory") {
 		t.Errorf("failed[e1000] = %q, want ENOMEM after the retries ran out", s.Failed["e1000"])
+	}
+}
+
+// TestDaemonScanOwnsItsLoads: a scan whose context ends stops starting new
+// work, but returns only once the loads it started have finished, so that
+// the shutdown that cancelled it can close the pool under no running load.
+func TestDaemonScanOwnsItsLoads(t *testing.T) {
+	k := &fakeKernel{latency: 50 * time.Millisecond}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	d.scan(ctx)
+	k.mu.Lock()
+	inflight, started := k.inflight, k.started
+	k.mu.Unlock()
+	if inflight != 0 {
+		t.Errorf("%d loads still running after scan returned", inflight)
+	}
+	if started == 0 {
+		t.Error("no load ran before the cancellation: the test proves nothing")
 	}
 }

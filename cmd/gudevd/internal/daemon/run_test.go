@@ -1,0 +1,350 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+)
+
+// runningDaemon is a Daemon in Run, with real worker processes (this test
+// binary re-executed as simWorker), a real control socket and a fake event
+// source: everything but the kernel.
+type runningDaemon struct {
+	d       *Daemon
+	src     *fakeSource
+	tree    string
+	control string
+	sysfs   string // holds kernel/uevent_seqnum
+	syscall string // the workers' syscall log
+	logs    *logRecorder
+	done    chan error
+}
+
+// startDaemon runs a daemon over testTree until the test ends or it stops.
+func startDaemon(t *testing.T) *runningDaemon {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runningDaemon{
+		src:     newFakeSource(),
+		control: filepath.Join(t.TempDir(), "run", "control"),
+		syscall: filepath.Join(t.TempDir(), "syscalls"),
+		logs:    &logRecorder{},
+		done:    make(chan error, 1),
+	}
+	tree := testModules(t)
+	r.tree = tree.Dir
+	r.sysfs = writeTree(t, fstest.MapFS{"kernel/uevent_seqnum": {Data: []byte("0\n")}})
+	r.d, err = New(Config{
+		Log:         slog.New(r.logs),
+		Tree:        tree,
+		Control:     r.control,
+		Children:    8,
+		LoadWorkers: 2,
+		Source:      r.src,
+		SysfsFS:     os.DirFS(r.sysfs),
+		WorkerCommand: func(ctx context.Context) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, exe)
+			cmd.Env = append(os.Environ(), simWorkerEnv+"=1", simLogEnv+"="+r.syscall)
+			cmd.Stderr = os.Stderr
+			return cmd
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.d.Run(context.Background()) }()
+	select {
+	case <-r.d.Ready():
+	case err := <-r.done:
+		t.Fatalf("Run returned before it was ready: %v", err)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-r.d.stopped:
+		default:
+			r.call(t, control.Request{Op: control.OpExit})
+			<-r.done
+		}
+	})
+	return r
+}
+
+func (r *runningDaemon) call(t *testing.T, req control.Request) control.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := control.Call(ctx, r.control, req)
+	if err != nil {
+		t.Fatalf("control %s: %v", req.Op, err)
+	}
+	return rep
+}
+
+// event sends a uevent as the kernel does, counting it in
+// kernel/uevent_seqnum first, and waits until the daemon has handled it.
+func (r *runningDaemon) event(t *testing.T, ev sourceItem) {
+	t.Helper()
+	seq := strconv.FormatUint(ev.ev.Seqnum, 10)
+	if err := os.WriteFile(filepath.Join(r.sysfs, "kernel/uevent_seqnum"), []byte(seq+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.src.ch <- ev
+	r.call(t, control.Request{Op: control.OpSettle})
+}
+
+// wait waits for Run to return.
+func (r *runningDaemon) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return within 60 s")
+		return nil
+	}
+}
+
+// logRecorder is a slog.Handler that keeps every message.
+type logRecorder struct {
+	mu   sync.Mutex // guards msgs
+	msgs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler      { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler           { return l }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+
+// waitFor waits until msg has been logged n times.
+func (l *logRecorder) waitFor(t *testing.T, msg string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		got := 0
+		for _, m := range l.msgs {
+			if m == msg {
+				got++
+			}
+		}
+		l.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%q was not logged %d times within 30 s", msg, n)
+}
+
+// ourGoroutines returns the goroutines that run code of this module, by id,
+// with their stacks; the calling goroutine is left out.
+func ourGoroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := map[string]string{}
+	for i, g := range bytes.Split(buf, []byte("\n\n")) {
+		if i == 0 || !bytes.Contains(g, []byte("github.com/gudevd/gudevd/")) {
+			continue
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(string(g), "goroutine "), " ")
+		out[id] = string(g)
+	}
+	return out
+}
+
+// checkNoLeak fails the test if a goroutine of this module that did not
+// exist in before is still there (after a grace period for goroutines that
+// are returning), as cilium/ebpf's and goleak's checks do.
+func checkNoLeak(t *testing.T, before map[string]string) {
+	t.Helper()
+	var leaked []string
+	for range 200 {
+		leaked = leaked[:0]
+		for id, stack := range ourGoroutines() {
+			if _, ok := before[id]; !ok {
+				leaked = append(leaked, stack)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	slices.Sort(leaked)
+	t.Errorf("%d goroutines left behind:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+}
+
+// children returns the pids of this process's child processes that have not
+// been reaped.
+func children(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := os.Getpid()
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(self) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// ensureSignalLoop starts os/signal's process-wide receiving goroutine
+// before a goroutine baseline is taken: it lives for the process once
+// started, whoever started it.
+func ensureSignalLoop() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGURG)
+	signal.Stop(c)
+}
+
+func cpuEvent(t testing.TB, seq uint64) sourceItem {
+	return sourceItem{ev: kernelEvent(t, seq, "add", fmt.Sprintf("/devices/system/cpu/cpu%d", seq), "cpu", "MODALIAS="+cpuAlias)}
+}
+
+// TestRunStopsCleanly: SIGTERM and `gudevd control --exit` stop the daemon
+// with every worker process reaped, every goroutine ended and the control
+// socket gone, after the loads that ran were recorded.
+func TestRunStopsCleanly(t *testing.T) {
+	ensureSignalLoop()
+	for _, tt := range []struct {
+		name string
+		stop func(t *testing.T, r *runningDaemon)
+	}{
+		{"SIGTERM", func(t *testing.T, r *runningDaemon) {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"control exit", func(t *testing.T, r *runningDaemon) {
+			// Exit answers only once the daemon has stopped.
+			r.call(t, control.Request{Op: control.OpExit})
+			select {
+			case <-r.d.stopped:
+			default:
+				t.Error("exit answered before the daemon stopped")
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ourGoroutines()
+			r := startDaemon(t)
+			r.event(t, cpuEvent(t, 1))
+			if got := countLines(t, r.syscall); got["aesni_intel"] != 1 {
+				t.Fatalf("load syscalls before the stop = %v, want aesni_intel once", got)
+			}
+			if len(children(t)) == 0 {
+				t.Fatal("no worker process runs after a load: the test would prove nothing")
+			}
+			tt.stop(t, r)
+			if err := r.wait(t); err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+			if pids := children(t); len(pids) != 0 {
+				t.Errorf("worker processes left after the daemon stopped: %v", pids)
+			}
+			if _, err := os.Stat(r.control); !os.IsNotExist(err) {
+				t.Errorf("control socket after the daemon stopped: stat = %v, want it gone", err)
+			}
+			checkNoLeak(t, before)
+		})
+	}
+}
+
+// TestRunReloads: SIGHUP and `gudevd control --reload` reread the module
+// index, so a MODALIAS that matched nothing loads its module once the new
+// modules.alias names it.
+func TestRunReloads(t *testing.T) {
+	ensureSignalLoop()
+	const alias = "usb:v1234p5678d0100dc00dsc00dp00ic03isc01ip02in00"
+	for _, tt := range []struct {
+		name   string
+		reload func(t *testing.T, r *runningDaemon)
+	}{
+		{"SIGHUP", func(t *testing.T, r *runningDaemon) {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			r.logs.waitFor(t, "reload module index", 1)
+		}},
+		{"control reload", func(t *testing.T, r *runningDaemon) {
+			r.call(t, control.Request{Op: control.OpReload})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startDaemon(t)
+			usb := func(seq uint64) sourceItem {
+				return sourceItem{ev: kernelEvent(t, seq, "add", "/devices/usb1/1-1", "usb", "MODALIAS="+alias)}
+			}
+			r.event(t, usb(1))
+			if got := countLines(t, r.syscall); len(got) != 0 {
+				t.Fatalf("load syscalls before the reload = %v, want none: the alias is unknown", got)
+			}
+			appendFile(t, filepath.Join(r.tree, "modules.alias"), "alias usb:v1234p5678d*dc*dsc*dp*ic03isc01ip02in* e1000\n")
+			tt.reload(t, r)
+			r.event(t, usb(2))
+			if got := countLines(t, r.syscall); got["e1000"] != 1 {
+				t.Errorf("load syscalls after the reload = %v, want e1000 once", got)
+			}
+		})
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
