@@ -77,8 +77,8 @@ type fakeKernel struct {
 	started  int            // loads ever started
 	inflight int            // loads running now
 	calls    map[string]int // load syscalls per module
-	enomem map[string]int // loads of a module that fail with ENOMEM before one succeeds
-	hang   map[string]int // loads of a module whose worker times out before one succeeds
+	enomem   map[string]int // loads of a module that fail with ENOMEM before one succeeds
+	hang     map[string]int // loads of a module whose worker times out before one succeeds
 }
 
 func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
