@@ -90,8 +90,9 @@ func (q *Queue) Push(ev *Event) error {
 }
 
 // Next returns the runnable event with the lowest SEQNUM, waiting until there
-// is one or ctx is done. The caller must call Done with it when it has been
-// handled.
+// is one or ctx is done; with a ctx that is already done it returns a
+// runnable event if there is one, without waiting. The caller must call Done
+// with it when it has been handled.
 func (q *Queue) Next(ctx context.Context) (*Event, error) {
 	for {
 		q.mu.Lock()
@@ -107,13 +108,6 @@ func (q *Queue) Next(ctx context.Context) (*Event, error) {
 		case <-changed:
 		}
 	}
-}
-
-// TryNext is Next without waiting: it returns nil when no event is runnable.
-func (q *Queue) TryNext() *Event {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.nextLocked()
 }
 
 func (q *Queue) nextLocked() *Event {
@@ -152,13 +146,6 @@ func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.events)
-}
-
-// Running returns the number of events handed out by Next and not yet Done.
-func (q *Queue) Running() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.running)
 }
 
 // Wait blocks until the queue is empty (every event pushed so far is Done)

@@ -38,8 +38,54 @@ func (q qev) event() *Event {
 	return e
 }
 
-// qstep pushes events, then drains TryNext expecting exactly runnable (in
-// that order), then marks done as finished.
+// canceled returns a context that is already done.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// tryNext takes the next runnable event without waiting, or returns nil when
+// none is: Next with a ctx that is already done (canceled) returns a
+// runnable event if there is one and fails with the context's error
+// otherwise.
+func tryNext(ctx context.Context, tb testing.TB, q *Queue) *Event {
+	tb.Helper()
+	e, err := q.Next(ctx)
+	if err != nil {
+		if e != nil || !errors.Is(err, context.Canceled) {
+			tb.Fatalf("Next = %v, %v; want an event, or none and context.Canceled", e, err)
+		}
+		return nil
+	}
+	return e
+}
+
+// drain finishes the events the caller counts as running, then runs every
+// event still queued, one at a time, until the queue is empty. It fails if
+// Done refuses one of running or if events stay queued that nothing blocks:
+// the queue and its caller must agree on what runs.
+func drain(ctx context.Context, tb testing.TB, q *Queue, running map[uint64]*Event) {
+	tb.Helper()
+	for _, s := range sortedSeqs(running) {
+		if err := q.Done(running[s]); err != nil {
+			tb.Fatalf("Done(%d) of a running event: %v", s, err)
+		}
+		delete(running, s)
+	}
+	for q.Len() > 0 {
+		e := tryNext(ctx, tb, q)
+		if e == nil {
+			tb.Fatalf("%d events queued, none running, and none runnable", q.Len())
+		}
+		if err := q.Done(e); err != nil {
+			tb.Fatalf("Done(%d): %v", e.Seqnum, err)
+		}
+	}
+}
+
+// qstep pushes events, then takes every runnable one, expecting exactly
+// runnable (in that order), then marks done as finished.
 type qstep struct {
 	push     []qev
 	runnable []uint64
@@ -193,31 +239,36 @@ func TestQueueOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := NewQueue()
-			running := map[uint64]*Event{}
+			ctx := canceled()
+			running := map[uint64]*Event{} // handed out by Next and not yet Done
+			present := 0                   // pushed and not yet Done
 			for i, st := range tt.steps {
 				for _, d := range st.done {
 					if err := q.Done(running[d]); err != nil {
 						t.Fatalf("step %d: Done(%d): %v", i, d, err)
 					}
 					delete(running, d)
+					present--
 				}
 				for _, p := range st.push {
 					if err := q.Push(p.event()); err != nil {
 						t.Fatalf("step %d: Push(%d): %v", i, p.seq, err)
 					}
+					present++
 				}
 				var got []uint64
-				for e := q.TryNext(); e != nil; e = q.TryNext() {
+				for e := tryNext(ctx, t, q); e != nil; e = tryNext(ctx, t, q) {
 					got = append(got, e.Seqnum)
 					running[e.Seqnum] = e
 				}
 				if diff := cmp.Diff(st.runnable, got); diff != "" {
 					t.Fatalf("step %d: runnable mismatch (-want +got):\n%s", i, diff)
 				}
-				if q.Running() != len(running) {
-					t.Errorf("step %d: Running() = %d, want %d", i, q.Running(), len(running))
+				if q.Len() != present {
+					t.Errorf("step %d: Len() = %d, want %d", i, q.Len(), present)
 				}
 			}
+			drain(ctx, t, q, running)
 		})
 	}
 }
@@ -240,8 +291,8 @@ func TestQueueErrors(t *testing.T) {
 	if err := q.Done(e); err == nil {
 		t.Error("Done of a queued, not running, event succeeded")
 	}
-	if got := q.TryNext(); got != e {
-		t.Fatalf("TryNext = %v, want the pushed event", got)
+	if got := tryNext(canceled(), t, q); got != e {
+		t.Fatalf("Next = %v, want the pushed event", got)
 	}
 	if err := q.Done(e); err != nil {
 		t.Fatal(err)
@@ -301,16 +352,22 @@ func TestQueueWaiting(t *testing.T) {
 		t.Fatalf("Wait: %v", err)
 	}
 
-	canceled, cancel := context.WithCancel(ctx)
-	cancel()
-	if e, err := q.Next(canceled); !errors.Is(err, context.Canceled) || e != nil {
+	done := canceled()
+	if e, err := q.Next(done); !errors.Is(err, context.Canceled) || e != nil {
 		t.Errorf("Next on an empty queue with a canceled context = %v, %v", e, err)
 	}
-	if err := q.Push(qev{3, "/devices/c", "p", nil}.event()); err != nil {
+	last := qev{3, "/devices/c", "p", nil}.event()
+	if err := q.Push(last); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Wait(canceled); !errors.Is(err, context.Canceled) {
+	if err := q.Wait(done); !errors.Is(err, context.Canceled) {
 		t.Errorf("Wait on a busy queue with a canceled context = %v", err)
+	}
+	if e, err := q.Next(done); err != nil || e != last {
+		t.Errorf("Next with a canceled context and a runnable event = %v, %v; want the event", e, err)
+	}
+	if e, err := q.Next(done); !errors.Is(err, context.Canceled) || e != nil {
+		t.Errorf("Next with a canceled context and the only event running = %v, %v", e, err)
 	}
 }
 
@@ -390,6 +447,7 @@ func BenchmarkQueueCPUs(b *testing.B) {
 			seq++
 		}
 	}
+	ctx := canceled()
 	b.ReportAllocs()
 	for b.Loop() {
 		q := NewQueue()
@@ -399,7 +457,7 @@ func BenchmarkQueueCPUs(b *testing.B) {
 			}
 		}
 		for q.Len() > 0 {
-			e := q.TryNext()
+			e := tryNext(ctx, b, q)
 			if e == nil {
 				b.Fatal("nothing runnable in a non-empty queue with nothing running")
 			}
@@ -411,22 +469,27 @@ func BenchmarkQueueCPUs(b *testing.B) {
 }
 
 // FuzzQueue drives a Queue with arbitrary pushes (in and out of SEQNUM
-// order), TryNext and Done calls and checks its cached dependency tracking
-// against a brute-force model of udevd's rule: TryNext hands out exactly the
-// lowest-SEQNUM queued event that no earlier present event conflicts with.
+// order), Next calls that do not wait and Done calls, and checks its cached
+// dependency tracking against a brute-force model of udevd's rule: Next
+// hands out exactly the lowest-SEQNUM queued event that no earlier present
+// event conflicts with. The model counts the running events: Done must
+// accept each of them and refuse a queued one, and once the input is played
+// out the queue must drain to empty.
 //
 //	go test -fuzz=FuzzQueue ./uevent/
 func FuzzQueue(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 0x80, 0x81, 0x40, 0x82, 0x41, 0x40})
 	f.Add([]byte{5, 0x25, 0x80, 0x13, 0x80, 0x40, 0x80, 0x40, 0x80})
+	f.Add([]byte{0, 1, 0x27, 0x80, 0x80, 0xe0, 0xc0, 0x80, 0xe1, 0x80, 0xc1})
 	paths := []string{"/devices/a", "/devices/a/b", "/devices/a/b/c", "/devices/ab", "/devices/d", "/devices/d/e", "/devices/f", "/devices/a/g"}
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 1024 {
 			t.Skip("the brute-force model is quadratic; longer runs add nothing")
 		}
 		q := NewQueue()
+		ctx := canceled()
 		present := map[uint64]*Event{} // the model: every event pushed and not done
-		running := map[uint64]*Event{}
+		running := map[uint64]*Event{} // of those, the ones handed out by Next
 		next := uint64(100)
 		for _, op := range ops {
 			switch op >> 6 {
@@ -444,31 +507,49 @@ func FuzzQueue(f *testing.F) {
 					t.Fatalf("Push(%d): %v", seq, err)
 				}
 				present[seq] = e
-			case 2: // TryNext
-				got := q.TryNext()
+			case 2: // Next without waiting
+				got := tryNext(ctx, t, q)
 				want := modelNext(present, running)
 				if got != want {
-					t.Fatalf("TryNext = %v, model says %v", seqOf(got), seqOf(want))
+					t.Fatalf("Next = %v, model says %v", seqOf(got), seqOf(want))
 				}
 				if got != nil {
 					running[got.Seqnum] = got
 				}
-			case 3: // Done of the op-th running event in SEQNUM order
+			case 3: // Done of the op-th running event in SEQNUM order; bit 5 tries a queued one
+				if op&0x20 != 0 {
+					queued := map[uint64]*Event{}
+					for s, e := range present {
+						if running[s] == nil {
+							queued[s] = e
+						}
+					}
+					if len(queued) == 0 {
+						continue
+					}
+					seqs := sortedSeqs(queued)
+					s := seqs[int(op&0x1f)%len(seqs)]
+					if err := q.Done(queued[s]); err == nil {
+						t.Fatalf("Done(%d) of a queued event that Next did not hand out succeeded", s)
+					}
+					break
+				}
 				if len(running) == 0 {
 					continue
 				}
 				seqs := sortedSeqs(running)
-				s := seqs[int(op&0x3f)%len(seqs)]
+				s := seqs[int(op&0x1f)%len(seqs)]
 				if err := q.Done(running[s]); err != nil {
 					t.Fatalf("Done(%d): %v", s, err)
 				}
 				delete(running, s)
 				delete(present, s)
 			}
-			if q.Len() != len(present) || q.Running() != len(running) {
-				t.Fatalf("Len, Running = %d, %d; model has %d, %d", q.Len(), q.Running(), len(present), len(running))
+			if q.Len() != len(present) {
+				t.Fatalf("Len = %d; model has %d", q.Len(), len(present))
 			}
 		}
+		drain(ctx, t, q, running)
 	})
 }
 
