@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/socket"
 	"golang.org/x/sys/unix"
 )
 
@@ -267,21 +272,164 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// TestListen opens and closes a real socket bound to the kernel group, which
-// receiving needs no privilege for; nothing is sent.
+// listenEnv marks the copy of the test binary that TestListen runs in a new
+// user namespace.
+const listenEnv = "GUDEVD_TEST_LISTEN_USERNS"
+
+// socketState is what TestListen reads back from a socket Listen set up.
+type socketState struct {
+	PassCred    int    // SO_PASSCRED
+	RcvBuf      int    // SO_RCVBUF as getsockopt reports it
+	CloseOnExec bool   // FD_CLOEXEC
+	NonBlocking bool   // O_NONBLOCK
+	Groups      uint32 // getsockname's nl_groups: the groups bound
+	Bound       bool   // getsockname's nl_pid is set: the kernel gave it a port
+}
+
+// TestListen opens real sockets, which receiving needs no privilege for, and
+// reads back every option Listen promises; nothing is sent. Where
+// SO_RCVBUFFORCE is permitted it also runs itself in a new user namespace,
+// where the capability check fails (it asks for CAP_NET_ADMIN in the user
+// namespace that owns the network namespace, which is still the parent's),
+// to check the rmem_max-capped fallback too.
 func TestListen(t *testing.T) {
 	if c, err := Listen(33, nil); err == nil {
 		c.Close()
 		t.Error("Listen(33) succeeded; netlink has 32 groups")
 	}
-	c, err := Listen(GroupKernel, nil)
+	forced := canForceReceiveBuffer(t)
+	if os.Getenv(listenEnv) != "" && forced {
+		t.Fatal("SO_RCVBUFFORCE is permitted in the new user namespace")
+	}
+	// The kernel doubles what setsockopt(SO_RCVBUF{,FORCE}) asks for, to
+	// leave room for struct sk_buff overhead, and getsockopt reports the
+	// doubled value (__sock_set_rcvbuf in net/core/sock.c). SO_RCVBUF
+	// first caps the request at net.core.rmem_max; SO_RCVBUFFORCE, which
+	// needs CAP_NET_ADMIN, does not.
+	rcvbuf := receiveBufferSize
+	if !forced {
+		rcvbuf = min(receiveBufferSize, readRmemMax(t))
+	}
+	t.Logf("SO_RCVBUFFORCE permitted: %v; want a receive buffer of %d bytes", forced, rcvbuf)
+	tests := []struct {
+		name   string
+		group  Group
+		groups uint32 // the nl_groups bit mask
+	}{
+		{name: "no group", group: GroupNone, groups: 0},
+		{name: "kernel group", group: GroupKernel, groups: 1},
+		{name: "udev group", group: GroupUdev, groups: 2},
+		{name: "last group", group: 32, groups: 1 << 31},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Listen(tt.group, nil)
+			if err != nil {
+				t.Fatalf("Listen: %v", err)
+			}
+			defer func() {
+				if err := c.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}()
+			want := socketState{PassCred: 1, RcvBuf: 2 * rcvbuf, CloseOnExec: true, NonBlocking: true, Groups: tt.groups, Bound: true}
+			if diff := cmp.Diff(want, readSocketState(t, c)); diff != "" {
+				t.Errorf("socket state mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if os.Getenv(listenEnv) != "" || !forced {
+		return
+	}
+	t.Run("in a user namespace", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestListen$", "-test.v")
+		cmd.Env = append(os.Environ(), listenEnv+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+		out, err := cmd.CombinedOutput()
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSPC) {
+			t.Skipf("cannot create a user namespace: %v", err)
+		}
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestListen ") {
+			t.Errorf("TestListen in a user namespace: %v\n%s", err, out)
+		}
+	})
+}
+
+// canForceReceiveBuffer reports whether SO_RCVBUFFORCE is permitted on a
+// uevent socket, the kernel's own answer to the capability check; it skips
+// the test when the sandbox refuses uevent sockets altogether.
+func canForceReceiveBuffer(t *testing.T) bool {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
 		t.Skipf("this sandbox refuses uevent sockets: %v", err)
 	}
 	if err != nil {
-		t.Fatalf("Listen: %v", err)
+		t.Fatalf("open uevent socket: %v", err)
 	}
-	if err := c.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	defer unix.Close(fd)
+	switch err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20); {
+	case err == nil:
+		return true
+	case errors.Is(err, unix.EPERM):
+		return false
+	default:
+		t.Fatalf("setsockopt SO_RCVBUFFORCE: %v", err)
+		return false
 	}
+}
+
+func readRmemMax(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("parse net.core.rmem_max: %v", err)
+	}
+	return n
+}
+
+func readSocketState(t *testing.T, c *Conn) socketState {
+	t.Helper()
+	s, ok := c.sock.(*socket.Conn)
+	if !ok {
+		t.Fatalf("Listen's socket is a %T, not a *socket.Conn", c.sock)
+	}
+	var st socketState
+	var err error
+	if st.PassCred, err = s.GetsockoptInt(unix.SOL_SOCKET, unix.SO_PASSCRED); err != nil {
+		t.Fatal(err)
+	}
+	if st.RcvBuf, err = s.GetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := s.Getsockname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, ok := sa.(*unix.SockaddrNetlink)
+	if !ok {
+		t.Fatalf("getsockname returned %T, not a netlink address", sa)
+	}
+	st.Groups, st.Bound = nl.Groups, nl.Pid != 0
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fdFlags, flFlags int
+	var fdErr, flErr error
+	if err := rc.Control(func(fd uintptr) {
+		fdFlags, fdErr = unix.FcntlInt(fd, unix.F_GETFD, 0)
+		flFlags, flErr = unix.FcntlInt(fd, unix.F_GETFL, 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(fdErr, flErr); err != nil {
+		t.Fatalf("fcntl: %v", err)
+	}
+	st.CloseOnExec, st.NonBlocking = fdFlags&unix.FD_CLOEXEC != 0, flFlags&unix.O_NONBLOCK != 0
+	return st
 }
