@@ -6,6 +6,13 @@
 // The host never loads modules itself; everything that touches a kernel
 // happens inside the guest.
 //
+// It must not import cmd/gudevd, modalias, modload, rules, uevent or workers.
+// The harness is the measure of the code under test, so it imports none of
+// the packages it measures: gudevd is built with go build and run in the
+// guest like any binary, the module set comes from internal/kmodset's own
+// small reading of depmod's files, and loads are counted by the guest
+// kernel's tracefs.
+//
 // # What a guest is
 //
 // A q35 machine (-accel tcg,thread=multi -cpu max) with the fixed device set
