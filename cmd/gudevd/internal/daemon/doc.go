@@ -12,6 +12,6 @@
 // 80-drivers.rules does: the MODALIAS of an add event goes to package
 // modules, which loads each module once.
 //
-// It must not import modalias, modload or test/qemu: module names, plans and
+// It must not import modalias or modload directly: module names, plans and
 // loads go through cmd/gudevd/internal/modules.
 package daemon

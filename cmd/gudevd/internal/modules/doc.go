@@ -8,6 +8,7 @@
 // statistics `gudevd stats` reports. It also serves the worker process
 // (ServeWorker) and the daemon-less direct load of `gudevd modprobe`.
 //
-// It knows modules, not devices or the daemon's protocol: it must not import
-// uevent, rules, cmd/gudevd/internal/daemon or cmd/gudevd/internal/control.
+// It must not import uevent, rules, cmd/gudevd/internal/daemon or
+// cmd/gudevd/internal/control: it knows modules, not devices or the daemon's
+// protocol.
 package modules
