@@ -3,8 +3,23 @@
 // modules.softdep, modprobe.d configuration (alias, blacklist, options,
 // install, remove, softdep) and the kernel command line.
 //
+// It is the one reader of depmod's files (modules.dep, modules.alias,
+// modules.builtin, modules.builtin.modinfo, modules.softdep,
+// modules.symbols) and of modprobe.d: besides resolving, an Index answers
+// what a load planner needs, each module's file and dependencies
+// (Module), options, softdeps, install commands and the blacklist, so
+// modload plans from it instead of parsing the files again. ModuleName is
+// the one module-name normaliser.
+//
 // Everything here is pure: an Index is built once from file systems given as
 // fs.FS values and answers lookups without touching the system.
+//
+// One policy for a bad line, in every file: a malformed line is skipped,
+// the rest of the file still loads, and the line is reported by
+// Index.Problems as a *FileError (file and line) wrapping ErrCorrupt and
+// counted in Index.Stats. Only a missing modules.dep or modules.alias, or
+// a file that cannot be read, makes Load fail: one damaged line must not
+// cost the machine every other module.
 //
 // The behaviour is kmod 30's, checked against Debian's modprobe on the
 // module trees of Debian's 6.1 and 6.12 kernels (conformance_test.go):

@@ -37,8 +37,3 @@ func (e *FileError) Error() string {
 // Unwrap returns the underlying error, so that errors.Is finds
 // fs.ErrNotExist or ErrCorrupt.
 func (e *FileError) Unwrap() error { return e.Err }
-
-// corrupt returns a FileError for a malformed line.
-func corrupt(file string, line int, format string, args ...any) error {
-	return &FileError{File: file, Line: line, Err: fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrCorrupt)}
-}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gudevd/gudevd/internal/fnmatch"
 )
@@ -31,26 +32,52 @@ type Sources struct {
 }
 
 // Index resolves MODALIAS strings and module names to module names the way
-// libkmod (kmod 30) does. It is immutable once built and safe for
+// libkmod (kmod 30) does, and is the one reader of depmod's files: it also
+// answers what a load planner needs (Module, Options, Softdep,
+// InstallCommand, Blacklisted). It is immutable once built and safe for
 // concurrent use.
 type Index struct {
 	names    []string         // module names; those from modules.dep first, in its order
 	ids      map[string]int32 // name -> position in names
-	nDep     int32            // names[:nDep] are in modules.dep
+	nDep     int32            // names[:nDep] have their own modules.dep line
+	mods     []modEntry       // mods[id] for every module modules.dep names
 	builtin  map[string]bool  // modules.builtin
 	aliases  aliasTable       // modules.alias
 	bialias  aliasTable       // builtin aliases from modules.builtin.modinfo
-	cfg      Config
 	conf     configState
+	merged   mergedConfig
 	problems []error
 
 	// modules.symbols is read on the first "symbol:" lookup: only
 	// symbol_request() in a few drivers asks for one, and the file is
 	// as big as modules.alias.
-	modules    fs.FS
-	symOnce    sync.Once
-	symbols    aliasTable
-	symbolsErr error
+	modules     fs.FS
+	symOnce     sync.Once
+	symRead     atomic.Bool // set once symbols and symProblems are final
+	symbols     aliasTable
+	symProblems []error
+}
+
+// modEntry is what modules.dep says about a module: its file as written
+// there, and the modules it needs in modules.dep order. A module named
+// only as another's dependency has no line of its own and no deps.
+type modEntry struct {
+	path string
+	deps []int32
+}
+
+// Module is what the index knows about one module, for loading it.
+type Module struct {
+	Name string
+	// Path is the module file as modules.dep writes it: relative to the
+	// modules directory unless absolute; "" when modules.dep does not
+	// name the module.
+	Path string
+	// Deps are the modules it needs, its whole closure as depmod writes
+	// it, a module before the modules it needs.
+	Deps []string
+	// Builtin is set when modules.builtin lists the module.
+	Builtin bool
 }
 
 // aliasTable maps index keys (normalised alias patterns) to module ids.
@@ -96,34 +123,37 @@ func (t *aliasTable) values(key string) []int32 {
 	return t.vals[t.off[i]:t.off[i+1]]
 }
 
-// Load builds an Index. A missing or malformed modules.alias or
-// modules.dep, or a malformed optional index, is an error naming the file
-// and line; problems in modprobe.d files are not errors (kmod ignores such
-// lines) and are reported by Problems.
+// Load builds an Index. Only a missing modules.alias or modules.dep, or a
+// file that cannot be read, is an error. A malformed line in any file,
+// index or configuration, is skipped and reported by Problems, so that one
+// damaged line does not cost every other module.
 func Load(src Sources) (*Index, error) {
 	if src.Modules == nil {
 		return nil, errors.New("load module index: no modules directory")
 	}
 	ix := &Index{ids: make(map[string]int32, 8192), builtin: map[string]bool{}, modules: src.Modules}
-	if err := ix.loadDep(src.Modules); err != nil {
-		return nil, err
-	}
-	if err := ix.loadAliases(src.Modules); err != nil {
-		return nil, err
-	}
-	if err := ix.loadBuiltin(src.Modules); err != nil {
-		return nil, err
+	for _, step := range []func(fs.FS) error{ix.loadDep, ix.loadAliases, ix.loadBuiltin, ix.loadModinfo} {
+		if err := step(src.Modules); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range listConfigFiles(src.Modules, src.Root) {
 		data, err := fs.ReadFile(f.fsys, f.path)
-		if err != nil {
-			continue // kmod skips files it cannot open
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil && f.depmod:
+			return nil, &FileError{File: f.name, Err: err}
+		case err != nil:
+			// kmod logs a modprobe.d file it cannot read and goes on.
+			ix.conf.problems = append(ix.conf.problems, &FileError{File: f.name, Err: err})
+			continue
 		}
 		ix.conf.parseConfig(f.name, data)
 	}
 	ix.conf.parseCmdline(src.Cmdline)
-	ix.cfg = ix.conf.config()
-	ix.problems = ix.conf.problems
+	ix.merged = ix.conf.merge()
+	ix.problems = append(ix.problems, ix.conf.problems...)
 	return ix, nil
 }
 
@@ -137,26 +167,64 @@ func open(fsys fs.FS, name string) (fs.File, error) {
 	return f, nil
 }
 
+// id returns the module's id, adding it (as a copy, so that it keeps no
+// file's text alive) if it is new.
 func (ix *Index) id(name string) int32 {
 	if id, ok := ix.ids[name]; ok {
 		return id
 	}
+	name = strings.Clone(name)
 	id := int32(len(ix.names))
 	ix.names = append(ix.names, name)
 	ix.ids[name] = id
 	return id
 }
 
+// loadDep reads modules.dep: every module with a line gets its id in file
+// order first (libkmod sorts modules.alias matches by that order), then
+// the modules named only as dependencies. A module's second line is a bad
+// line; the first counts.
 func (ix *Index) loadDep(fsys fs.FS) error {
-	f, err := open(fsys, "modules.dep")
+	data, err := readString(fsys, "modules.dep")
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	ix.names = make([]string, 0, 8192)
-	err = parseDepFile(f, "modules.dep", func(name string) { ix.id(name) })
+	var deps []string // deps[id]: the dependency paths of line id
+	var first []int   // first[id]: its line number
+	ix.problems = append(ix.problems, parseDepFile(data, "modules.dep", func(name, path, d string, n int) error {
+		if id, dup := ix.ids[name]; dup {
+			return fmt.Errorf("module %s listed again (first on line %d)", name, first[id])
+		}
+		ix.id(name)
+		ix.mods = append(ix.mods, modEntry{path: strings.Clone(path)})
+		deps, first = append(deps, d), append(first, n)
+		return nil
+	})...)
 	ix.nDep = int32(len(ix.names))
-	return err
+	// One backing array for every module's deps: a distribution kernel
+	// has thousands of modules and each line's list is short.
+	var flat []int32
+	ends := make([]int, len(deps))
+	for i, d := range deps {
+		start := len(flat)
+		for dp := range strings.FieldsSeq(d) {
+			name, _ := moduleFile(dp) // checked by parseDepFile
+			id := ix.id(ModuleName(name))
+			if int(id) == len(ix.mods) {
+				ix.mods = append(ix.mods, modEntry{path: strings.Clone(dp)})
+			}
+			if !slices.Contains(flat[start:], id) {
+				flat = append(flat, id)
+			}
+		}
+		ends[i] = len(flat)
+	}
+	start := 0
+	for i, end := range ends {
+		ix.mods[i].deps = flat[start:end:end]
+		start = end
+	}
+	return nil
 }
 
 func (ix *Index) loadAliases(fsys fs.FS) error {
@@ -165,20 +233,12 @@ func (ix *Index) loadAliases(fsys fs.FS) error {
 		return err
 	}
 	ents := make([]aliasEntry, 0, strings.Count(data, "\n"))
-	err = parseAliasFile(data, "modules.alias", func(pattern, module string) {
-		key, ok := aliasNormalize(pattern)
-		if !ok {
-			return // depmod leaves such aliases out of modules.alias.bin
+	ix.problems = append(ix.problems, parseAliasFile(data, "modules.alias", func(pattern, module string) {
+		if key, ok := aliasNormalize(pattern); ok {
+			ents = append(ents, aliasEntry{key, ix.id(module)})
 		}
-		id, found := ix.ids[module]
-		if !found {
-			id = ix.id(strings.Clone(module))
-		}
-		ents = append(ents, aliasEntry{key, id})
-	})
-	if err != nil {
-		return err
-	}
+		// else depmod leaves the alias out of modules.alias.bin.
+	})...)
 	ix.aliases = newAliasTable(ents)
 	return nil
 }
@@ -201,64 +261,60 @@ func readString(fsys fs.FS, name string) (string, error) {
 	return sb.String(), nil
 }
 
+// readOptional reads a file the modules directory may lack: a missing
+// one reads as empty.
+func readOptional(fsys fs.FS, name string) (string, error) {
+	data, err := readString(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return data, err
+}
+
 // symbolTable returns modules.symbols, reading it on first use. A
-// missing file is no error (libkmod skips it too); a corrupt one is
-// reported by SymbolsError and finds nothing.
+// missing file is no error (libkmod skips it too); a file that cannot be
+// read, and its malformed lines, become Problems.
 func (ix *Index) symbolTable() *aliasTable {
 	ix.symOnce.Do(func() {
-		data, err := readString(ix.modules, "modules.symbols")
+		defer ix.symRead.Store(true)
+		data, err := readOptional(ix.modules, "modules.symbols")
 		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				ix.symbolsErr = err
-			}
+			ix.symProblems = []error{err}
 			return
 		}
 		var ents []aliasEntry
-		err = parseAliasFile(data, "modules.symbols", func(pattern, module string) {
+		ix.symProblems = parseAliasFile(data, "modules.symbols", func(pattern, module string) {
 			if id, ok := ix.ids[module]; ok {
 				ents = append(ents, aliasEntry{pattern, id})
 			}
 		})
-		if err != nil {
-			ix.symbolsErr = err
-			return
-		}
 		ix.symbols = newAliasTable(ents)
 	})
 	return &ix.symbols
 }
 
-// SymbolsError returns why modules.symbols could not be used, once a
-// "symbol:" lookup tried to read it.
-func (ix *Index) SymbolsError() error {
-	ix.symbolTable()
-	return ix.symbolsErr
-}
-
 func (ix *Index) loadBuiltin(fsys fs.FS) error {
-	if f, err := fsys.Open("modules.builtin"); err == nil {
-		err = parseBuiltinFile(f, "modules.builtin", func(name string) { ix.builtin[name] = true })
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	data, err := fs.ReadFile(fsys, "modules.builtin.modinfo")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return &FileError{File: "modules.builtin.modinfo", Err: err}
-	}
-	var ents []aliasEntry
-	err = parseBuiltinModinfo(data, "modules.builtin.modinfo", func(module, alias string) {
-		if key, ok := aliasNormalize(alias); ok {
-			ents = append(ents, aliasEntry{key, ix.id(module)})
-		}
-	})
+	data, err := readOptional(fsys, "modules.builtin")
 	if err != nil {
 		return err
 	}
+	ix.problems = append(ix.problems, parseBuiltinFile(data, "modules.builtin", func(name string) {
+		ix.builtin[strings.Clone(name)] = true
+	})...)
+	return nil
+}
+
+func (ix *Index) loadModinfo(fsys fs.FS) error {
+	data, err := readOptional(fsys, "modules.builtin.modinfo")
+	if err != nil {
+		return err
+	}
+	var ents []aliasEntry
+	ix.problems = append(ix.problems, parseBuiltinModinfo(data, "modules.builtin.modinfo", func(module, alias string) {
+		if key, ok := aliasNormalize(alias); ok {
+			ents = append(ents, aliasEntry{strings.Clone(key), ix.id(module)})
+		}
+	})...)
 	ix.bialias = newAliasTable(ents)
 	return nil
 }
@@ -398,7 +454,7 @@ func walkOrder(a, b visit) int {
 // libkmod's order, each once, builtin modules included, blacklisted
 // modules dropped.
 func (ix *Index) Resolve(modalias string) []string {
-	return uniqueNames(ix.Candidates(modalias), func(c Candidate) bool { return ix.cfg.Blacklist[c.Name] })
+	return uniqueNames(ix.Candidates(modalias), func(c Candidate) bool { return ix.Blacklisted(c.Name) })
 }
 
 // Lookup returns the modules plain "modprobe NAME" would load (the
@@ -406,7 +462,7 @@ func (ix *Index) Resolve(modalias string) []string {
 // directly is loaded even if blacklisted; the blacklist applies only to
 // modules found through an alias.
 func (ix *Index) Lookup(name string) []string {
-	return uniqueNames(ix.Candidates(name), func(c Candidate) bool { return c.Alias && ix.cfg.Blacklist[c.Name] })
+	return uniqueNames(ix.Candidates(name), func(c Candidate) bool { return c.Alias && ix.Blacklisted(c.Name) })
 }
 
 // uniqueNames returns the candidates' names, each once, without those drop
@@ -421,36 +477,54 @@ func uniqueNames(cs []Candidate, drop func(Candidate) bool) []string {
 	return out
 }
 
-// Config returns the merged modprobe configuration. The caller must not
-// modify it.
-func (ix *Index) Config() *Config { return &ix.cfg }
+// Module returns what modules.dep and modules.builtin say about a module
+// (name is normalised first); ok is false when neither knows it. A module
+// that modules.dep names only as another module's dependency has its Path
+// and no Deps: depmod writes a line for every module, so the file lost
+// that line, but the file is still known.
+func (ix *Index) Module(name string) (m Module, ok bool) {
+	m = Module{Name: ModuleName(name)}
+	m.Builtin = ix.builtin[m.Name]
+	if id, found := ix.ids[m.Name]; found && int(id) < len(ix.mods) {
+		e := ix.mods[id]
+		m.Path = e.path
+		for _, d := range e.deps {
+			m.Deps = append(m.Deps, ix.names[d])
+		}
+	}
+	return m, m.Path != "" || m.Builtin
+}
 
 // Builtin reports whether the module is built into the kernel (listed in
 // modules.builtin). name is normalised first.
-func (ix *Index) Builtin(name string) bool { return ix.builtin[modnameNormalize(name)] }
+func (ix *Index) Builtin(name string) bool { return ix.builtin[ModuleName(name)] }
 
-// Exists reports whether modules.dep lists the module (name is
+// Exists reports whether modules.dep has a line for the module (name is
 // normalised first).
 func (ix *Index) Exists(name string) bool {
-	id, ok := ix.ids[modnameNormalize(name)]
+	id, ok := ix.ids[ModuleName(name)]
 	return ok && id < ix.nDep
 }
 
 // Blacklisted reports whether the configuration blacklists the module.
-func (ix *Index) Blacklisted(name string) bool { return ix.cfg.Blacklist[name] }
+// As in kmod, the name is compared as given: module names from the index
+// are normalised already, and the kernel command line's
+// modprobe.blacklist= names are not normalised at all.
+func (ix *Index) Blacklisted(name string) bool { return ix.merged.blacklist[name] }
 
 // Options returns the options kmod passes to the module: every "options"
 // line naming it, then the kernel command line's, joined by spaces.
-func (ix *Index) Options(name string) string { return ix.cfg.Options[modnameNormalize(name)] }
+func (ix *Index) Options(name string) string { return ix.merged.options[ModuleName(name)] }
 
 // Softdep returns the soft dependencies of a module: the first softdep
 // line (modprobe.d or modules.softdep, in kmod's file order) whose module
-// pattern matches the name.
+// pattern matches the name, as libkmod's kmod_module_get_softdeps takes
+// it. The names may be aliases ("crypto-crc32c") and are not normalised.
 func (ix *Index) Softdep(name string) (Softdep, bool) {
-	name = modnameNormalize(name)
+	name = ModuleName(name)
 	for _, s := range ix.conf.softdeps {
 		if fnmatch.Match(s.module, name) {
-			return s.dep, true
+			return Softdep{Pre: slices.Clone(s.dep.Pre), Post: slices.Clone(s.dep.Post)}, true
 		}
 	}
 	return Softdep{}, false
@@ -459,7 +533,7 @@ func (ix *Index) Softdep(name string) (Softdep, bool) {
 // InstallCommand returns the shell command of the first install line
 // whose module pattern matches the name.
 func (ix *Index) InstallCommand(name string) (string, bool) {
-	name = modnameNormalize(name)
+	name = ModuleName(name)
 	for _, c := range ix.conf.installs {
 		if fnmatch.Match(c.module, name) {
 			return c.cmd, true
@@ -468,13 +542,24 @@ func (ix *Index) InstallCommand(name string) (string, bool) {
 	return "", false
 }
 
-// Problems returns the modprobe.d lines kmod would ignore, as FileErrors
-// naming file and line.
-func (ix *Index) Problems() []error { return slices.Clone(ix.problems) }
+// Problems returns every malformed line the index skipped, in the index
+// files and the configuration alike, each a *FileError naming file and
+// line that wraps ErrCorrupt, and the modprobe.d files that could not be
+// read (Line 0). modules.symbols, read on the first "symbol:" lookup,
+// adds its own from then on.
+func (ix *Index) Problems() []error {
+	out := slices.Clone(ix.problems)
+	if ix.symRead.Load() {
+		out = append(out, ix.symProblems...)
+	}
+	return out
+}
 
 // Stats summarises what an Index holds, for logs.
 type Stats struct {
 	Modules, Aliases, BuiltinModules, BuiltinAliases, ConfigAliases int
+	// Problems counts what Problems returns.
+	Problems int
 }
 
 // Stats returns the index's sizes.
@@ -485,11 +570,12 @@ func (ix *Index) Stats() Stats {
 		BuiltinModules: len(ix.builtin),
 		BuiltinAliases: len(ix.bialias.vals),
 		ConfigAliases:  len(ix.conf.aliases),
+		Problems:       len(ix.Problems()),
 	}
 }
 
 // String describes the index briefly.
 func (s Stats) String() string {
-	return fmt.Sprintf("%d modules, %d aliases, %d builtin modules, %d builtin aliases, %d config aliases",
-		s.Modules, s.Aliases, s.BuiltinModules, s.BuiltinAliases, s.ConfigAliases)
+	return fmt.Sprintf("%d modules, %d aliases, %d builtin modules, %d builtin aliases, %d config aliases, %d problems",
+		s.Modules, s.Aliases, s.BuiltinModules, s.BuiltinAliases, s.ConfigAliases, s.Problems)
 }

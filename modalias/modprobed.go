@@ -48,6 +48,9 @@ type configFile struct {
 	name string // shown in errors
 	fsys fs.FS
 	path string
+	// depmod is set for modules.softdep, which depmod writes: a read
+	// error fails Load as for the other index files.
+	depmod bool
 }
 
 // listConfigFiles returns modules.softdep and the modprobe.d files the way
@@ -56,7 +59,7 @@ type configFile struct {
 // configDirs order) hides later files of the same name. kmod 30 reads
 // names ending in ".conf" or ".alias" that do not start with '.'.
 func listConfigFiles(modules, root fs.FS) []configFile {
-	files := []configFile{{name: "modules.softdep", fsys: modules, path: "modules.softdep"}}
+	files := []configFile{{name: "modules.softdep", fsys: modules, path: "modules.softdep", depmod: true}}
 	seen := map[string]bool{"modules.softdep": true}
 	if root != nil {
 		for _, dir := range configDirs {
@@ -329,44 +332,22 @@ func cstr(buf []byte, i int) string {
 	return string(buf[i:])
 }
 
-// config folds the lines into the Config modload uses, with kmod's
-// precedence: all options lines of a module joined in order, the first
-// softdep, install and remove line of a module.
-func (st *configState) config() Config {
-	c := Config{
-		Options:   map[string]string{},
-		Softdeps:  map[string]Softdep{},
-		Install:   map[string]string{},
-		Remove:    map[string]string{},
-		Blacklist: map[string]bool{},
-	}
+// merge folds the lines kmod merges, with its precedence: all options
+// lines of a module joined in order, every blacklist line.
+func (st *configState) merge() mergedConfig {
+	c := mergedConfig{options: map[string]string{}, blacklist: map[string]bool{}}
 	for _, o := range st.options {
 		if o.cmd == "" {
 			continue
 		}
-		if prev, ok := c.Options[o.module]; ok {
-			c.Options[o.module] = prev + " " + o.cmd
+		if prev, ok := c.options[o.module]; ok {
+			c.options[o.module] = prev + " " + o.cmd
 		} else {
-			c.Options[o.module] = o.cmd
-		}
-	}
-	for _, s := range st.softdeps {
-		if _, ok := c.Softdeps[s.module]; !ok {
-			c.Softdeps[s.module] = s.dep
-		}
-	}
-	for _, i := range st.installs {
-		if _, ok := c.Install[i.module]; !ok {
-			c.Install[i.module] = i.cmd
-		}
-	}
-	for _, r := range st.removes {
-		if _, ok := c.Remove[r.module]; !ok {
-			c.Remove[r.module] = r.cmd
+			c.options[o.module] = o.cmd
 		}
 	}
 	for _, b := range st.blacklist {
-		c.Blacklist[b] = true
+		c.blacklist[b] = true
 	}
 	return c
 }

@@ -41,15 +41,26 @@ func TestParseConfig(t *testing.T) {
 	}, "\n")
 	var st configState
 	st.parseConfig("t.conf", []byte(in))
-	want := Config{
-		Options:   map[string]string{"m_x": " a=1 b=2 c=3", "esc": "\\xy"},
-		Softdeps:  map[string]Softdep{"m": {Pre: []string{"a", "b"}, Post: []string{"c"}}, "x": {Pre: []string{"b"}}},
-		Install:   map[string]string{"m": "/bin/true  arg"},
-		Remove:    map[string]string{"m": "/bin/rm"},
-		Blacklist: map[string]bool{"a_b": true},
+	want := mergedConfig{
+		options:   map[string]string{"m_x": " a=1 b=2 c=3", "esc": "\\xy"},
+		blacklist: map[string]bool{"a_b": true},
 	}
-	if d := cmp.Diff(want, st.config(), cmpopts.EquateEmpty()); d != "" {
-		t.Errorf("config (-want +got):\n%s", d)
+	if d := cmp.Diff(want, st.merge(), cmp.AllowUnexported(mergedConfig{}), cmpopts.EquateEmpty()); d != "" {
+		t.Errorf("merged (-want +got):\n%s", d)
+	}
+	// Every softdep, install and remove line is kept in order: the
+	// first one whose pattern matches wins at lookup time.
+	wantSoftdeps := []softdepLine{
+		{"m", Softdep{Pre: []string{"a", "b"}, Post: []string{"c"}}},
+		{"m", Softdep{Pre: []string{"z"}}},
+		{"x", Softdep{Pre: []string{"b"}}},
+	}
+	if d := cmp.Diff(wantSoftdeps, st.softdeps, cmp.AllowUnexported(softdepLine{})); d != "" {
+		t.Errorf("softdeps (-want +got):\n%s", d)
+	}
+	wantCommands := [][]command{{{"m", "/bin/true  arg"}, {"m", "/bin/false"}}, {{"m", "/bin/rm"}}}
+	if d := cmp.Diff(wantCommands, [][]command{st.installs, st.removes}, cmp.AllowUnexported(command{})); d != "" {
+		t.Errorf("install and remove (-want +got):\n%s", d)
 	}
 	wantAliases := []configAlias{{"foo_bar", "baz_qux"}, {"usb:v*p*d[0-9]_x*", "drv"}, {"ab", "c"}}
 	if d := cmp.Diff(wantAliases, st.aliases, cmp.AllowUnexported(configAlias{})); d != "" {
@@ -125,8 +136,8 @@ func TestParseCmdline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var st configState
 			st.parseCmdline(tt.cmdline)
-			c := st.config()
-			if d := cmp.Diff(tt.options, c.Options, cmpopts.EquateEmpty()); d != "" {
+			c := st.merge()
+			if d := cmp.Diff(tt.options, c.options, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("options (-want +got):\n%s", d)
 			}
 			if d := cmp.Diff(tt.blacklist, st.blacklist, cmpopts.EquateEmpty()); d != "" {
@@ -218,4 +229,43 @@ func FuzzCmdline(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Softdep and install lines match module names as fnmatch patterns, and
+// the first matching line in kmod's file order wins, an exact one after
+// it included (kmod_module_get_softdeps, kmod_module_get_install_commands).
+func TestSoftdepAndInstallPatterns(t *testing.T) {
+	conf := "softdep snd* pre: a\nsoftdep snd_hda pre: b\n" +
+		"install net-* /bin/net\ninstall net_x /bin/x\ninstall [!n]* /bin/other\n"
+	ix, err := Load(Sources{
+		Modules: fstest.MapFS{"modules.dep": {}, "modules.alias": {}},
+		Root:    fstest.MapFS{"etc/modprobe.d/t.conf": {Data: []byte(conf)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		Softdep    Softdep
+		HasSoftdep bool
+		Install    string
+		HasInstall bool
+	}
+	tests := []struct {
+		module string
+		want   answer
+	}{
+		{"snd-hda", answer{Softdep: Softdep{Pre: []string{"a"}}, HasSoftdep: true, Install: "/bin/other", HasInstall: true}},
+		{"net-x", answer{Install: "/bin/net", HasInstall: true}},
+		{"n", answer{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.module, func(t *testing.T) {
+			var got answer
+			got.Softdep, got.HasSoftdep = ix.Softdep(tt.module)
+			got.Install, got.HasInstall = ix.InstallCommand(tt.module)
+			if d := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
 }

@@ -4,13 +4,16 @@
 //
 // The daemon uses it in three parts:
 //
-//   - Planning, in the main process, is pure: a Planner built from
-//     modules.dep (LoadDeps), the modprobe configuration (modalias.Config)
-//     and modules.builtin (LoadBuiltin) answers Plan(names) with the Steps in
-//     the order modprobe would load them (checked against kmod's
-//     `modprobe --show-depends` for every module of a Debian 6.1 kernel).
-//     A module that cannot load (unknown, on a modules.dep cycle, or needing
-//     such a module) fails alone, with its dependants, in Plan.Errors.
+//   - Planning, in the main process, is pure: a Planner built from a
+//     modalias.Index, the one reader of depmod's files and modprobe.d
+//     (each module's file and dependencies, modules.builtin, options,
+//     softdeps, install commands, the blacklist), answers Plan(names) with
+//     the Steps in the order modprobe would load them (checked against
+//     kmod's `modprobe --show-depends` for every module of Debian's 6.1
+//     and 6.12 kernels). A module that cannot load (unknown, on a
+//     modules.dep cycle, or needing such a module) fails alone, with its
+//     dependants, in Plan.Errors; a softdep naming no module is not a
+//     failure and is listed in Plan.UnknownSoftdeps.
 //   - Run executes a Plan's graph: each Step once, after its prerequisites,
 //     in parallel up to a limit, failing the dependants of a failed step
 //     with a *DependencyError that still matches the root errno. The daemon's
@@ -22,7 +25,9 @@
 //     sysfs shows live or built in, waits for a load someone else has in
 //     progress instead of duplicating it, lets the kernel decompress when it
 //     can, and turns every errno into a *ModuleError. MarshalResult carries
-//     the outcome back with errors.Is intact.
+//     the outcome back with errors.Is intact, and Result.SyscallOutcome and
+//     Result.Outcome classify it, so that no consumer compares modload's
+//     strings or errors itself.
 //
 // Loading goes through a small unexported kernel interface that unit tests
 // replace with a fake modelling the kernel's module states; the real one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"testing/fstest"
 
 	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
@@ -12,19 +13,30 @@ import (
 // The daemon's flow: plan in the main process, then run the graph, sending
 // each step to a worker (here printed instead).
 func Example() {
-	modules := os.DirFS("testdata") // /lib/modules/VERSION
-	deps, err := modload.LoadDeps(modules)
+	dep, err := os.ReadFile("testdata/modules.dep")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	builtin, err := modload.LoadBuiltin(modules)
+	builtin, err := os.ReadFile("testdata/modules.builtin")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	cfg := &modalias.Config{Options: map[string]string{"kvm_intel": "nested=1"}}
-	plan := modload.NewPlanner(deps, cfg, builtin.Has).Plan([]string{"kvm_intel", "unix", "nosuch"})
+	// The daemon reads os.DirFS("/lib/modules/VERSION") and os.DirFS("/").
+	ix, err := modalias.Load(modalias.Sources{
+		Modules: fstest.MapFS{
+			"modules.dep":     {Data: dep},
+			"modules.builtin": {Data: builtin},
+			"modules.alias":   {},
+		},
+		Root: fstest.MapFS{"etc/modprobe.d/kvm.conf": {Data: []byte("options kvm_intel nested=1\n")}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	plan := modload.NewPlanner(ix).Plan([]string{"kvm_intel", "unix", "nosuch"})
 
 	for _, s := range plan.Steps {
 		fmt.Printf("%s %q deps=%v\n", s.Name, s.Options, s.Deps)

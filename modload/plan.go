@@ -3,7 +3,6 @@ package modload
 import (
 	"container/heap"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
@@ -46,53 +45,61 @@ type Plan struct {
 	// Errors holds the modules that cannot load and why: unknown
 	// modules (ErrUnknownModule), modules.dep cycles (ErrDependencyCycle)
 	// and their dependants (*DependencyError). Each is a *ModuleError or
-	// *DependencyError; no step depends on a module in Errors. A softdep
-	// naming no known module is here too (Op "plan softdep"), but like
-	// modprobe the module naming it still loads.
+	// *DependencyError; no step depends on a module in Errors.
 	Errors map[string]error
+	// UnknownSoftdeps lists, each once, the softdeps that name no module
+	// (neither as a module nor as an alias). Like modprobe, the plan drops
+	// them and the modules naming them still load: they are not failures.
+	UnknownSoftdeps []string
 	// Blacklisted lists requested modules left out because the
 	// configuration blacklists them. As with udev's module loading, the
 	// blacklist applies to requested modules only, not to dependencies.
 	Blacklisted []string
 }
 
-// Planner turns module names into Plans. It is pure: it reads nothing but
-// what it was built from, and is safe for concurrent use.
+// Planner turns module names into Plans from a module index: modules.dep
+// (each module's file and dependencies), modules.builtin, and the modprobe
+// configuration's options, softdeps, install commands and blacklist, with
+// softdep names that are aliases looked up as modprobe looks them up. It
+// is pure: it reads nothing but the index, and is safe for concurrent use.
 type Planner struct {
-	deps    *Deps
-	cfg     *modalias.Config
-	builtin func(string) bool
-	resolve func(string) []string
+	ix     *modalias.Index
+	params map[string]string // module -> command-line parameters
 }
 
 // PlanOption configures a Planner.
 type PlanOption func(*Planner)
 
-// WithAliases resolves softdep names that are not module names (softdeps
-// may name aliases such as "crypto-crc32c") into module names, as modprobe
-// looks them up.
-func WithAliases(resolve func(alias string) []string) PlanOption {
-	return func(p *Planner) { p.resolve = resolve }
+// WithParams appends params to module's options, as `modprobe MODULE
+// param=value` does: command-line parameters come after the configuration's
+// options, for that module only.
+func WithParams(module, params string) PlanOption {
+	return func(p *Planner) {
+		if p.params == nil {
+			p.params = make(map[string]string)
+		}
+		m := modalias.ModuleName(module)
+		p.params[m] = strings.TrimSpace(p.params[m] + " " + params)
+	}
 }
 
-// NewPlanner returns a Planner over modules.dep, the modprobe configuration
-// and a predicate for built-in modules (modules.builtin). cfg and builtin
-// may be nil.
-func NewPlanner(deps *Deps, cfg *modalias.Config, builtin func(name string) bool, opts ...PlanOption) *Planner {
-	if deps == nil {
-		deps = &Deps{}
-	}
-	if cfg == nil {
-		cfg = &modalias.Config{}
-	}
-	if builtin == nil {
-		builtin = func(string) bool { return false }
-	}
-	p := &Planner{deps: deps, cfg: cfg, builtin: builtin}
+// NewPlanner returns a Planner over the module index ix, which must not be
+// nil.
+func NewPlanner(ix *modalias.Index, opts ...PlanOption) *Planner {
+	p := &Planner{ix: ix}
 	for _, o := range opts {
 		o(p)
 	}
 	return p
+}
+
+// options returns the parameters the kernel gets for name.
+func (p *Planner) options(name string) string {
+	opts := p.ix.Options(name)
+	if extra, ok := p.params[name]; ok {
+		opts = strings.TrimSpace(opts + " " + extra)
+	}
+	return opts
 }
 
 // planning is the state of one Plan call.
@@ -103,6 +110,7 @@ type planning struct {
 	visited  map[string]bool // modprobe's "visited": probe list built
 	order    []string        // first appearance, modprobe's order
 	appended map[string]bool
+	unknown  []string // softdeps naming no module
 }
 
 // Plan returns the plan for loading names. A module that cannot load puts
@@ -117,8 +125,8 @@ func (p *Planner) Plan(names []string) *Plan {
 	}
 	plan := &Plan{Errors: pl.errs}
 	for _, n := range names {
-		n = normalize(n)
-		if p.cfg.Blacklist[n] {
+		n = modalias.ModuleName(n)
+		if p.ix.Blacklisted(n) {
 			if !slices.Contains(plan.Blacklisted, n) {
 				plan.Blacklisted = append(plan.Blacklisted, n)
 			}
@@ -132,6 +140,7 @@ func (p *Planner) Plan(names []string) *Plan {
 		pl.failDependants(n, checked)
 	}
 	plan.Steps = pl.sorted()
+	plan.UnknownSoftdeps = pl.unknown
 	return plan
 }
 
@@ -197,10 +206,10 @@ func (pl *planning) step(name string) *Step {
 	if _, failed := pl.errs[name]; failed {
 		return nil
 	}
-	s := &Step{Name: name, Options: pl.p.cfg.Options[name], Install: pl.install(name)}
-	if modPath, deps, ok := pl.p.deps.Lookup(name); ok {
-		s.Path, s.Deps = modPath, slices.Clone(deps)
-	} else if pl.p.builtin(name) {
+	s := &Step{Name: name, Options: pl.p.options(name), Install: pl.install(name)}
+	if m, _ := pl.p.ix.Module(name); m.Path != "" {
+		s.Path, s.Deps = m.Path, m.Deps
+	} else if m.Builtin {
 		s.Builtin = true
 	} else if s.Install == "" {
 		pl.errs[name] = &ModuleError{Module: name, Op: "plan", Err: ErrUnknownModule}
@@ -214,17 +223,18 @@ func (pl *planning) known(name string) bool {
 	if _, ok := pl.steps[name]; ok {
 		return true
 	}
-	if _, _, ok := pl.p.deps.Lookup(name); ok {
+	if _, ok := pl.p.ix.Module(name); ok {
 		return true
 	}
-	return pl.p.builtin(name) || pl.install(name) != ""
+	return pl.install(name) != ""
 }
 
 // softdeps returns the modules of name's softdep line. Like modprobe, the
 // names are looked up as modules, then as aliases; a name that finds
-// nothing is dropped (and reported as unknown without failing name).
+// nothing is dropped and listed in Plan.UnknownSoftdeps, without failing
+// name.
 func (pl *planning) softdeps(name string) (pre, post []string) {
-	sd, ok := matchConfig(pl.p.cfg.Softdeps, name)
+	sd, ok := pl.p.ix.Softdep(name)
 	if !ok {
 		return nil, nil
 	}
@@ -234,21 +244,19 @@ func (pl *planning) softdeps(name string) (pre, post []string) {
 func (pl *planning) lookupAll(names []string) []string {
 	var out []string
 	for _, raw := range names {
-		n := normalize(raw)
+		n := modalias.ModuleName(raw)
 		var found []string
 		if pl.known(n) {
 			found = []string{n}
-		} else if pl.p.resolve != nil {
-			for _, m := range pl.p.resolve(raw) {
-				if m = normalize(m); pl.known(m) {
+		} else {
+			for _, m := range pl.p.ix.Lookup(raw) {
+				if pl.known(m) {
 					found = append(found, m)
 				}
 			}
 		}
-		if len(found) == 0 {
-			if _, failed := pl.errs[n]; !failed {
-				pl.errs[n] = &ModuleError{Module: n, Op: "plan softdep", Err: ErrUnknownModule}
-			}
+		if len(found) == 0 && !slices.Contains(pl.unknown, n) {
+			pl.unknown = append(pl.unknown, n)
 		}
 		for _, m := range found {
 			if !slices.Contains(out, m) {
@@ -259,32 +267,11 @@ func (pl *planning) lookupAll(names []string) []string {
 	return out
 }
 
+// install returns name's install command: modprobe takes the first
+// install line whose pattern matches (modalias.Index.InstallCommand).
 func (pl *planning) install(name string) string {
-	cmd, _ := matchConfig(pl.p.cfg.Install, name)
+	cmd, _ := pl.p.ix.InstallCommand(name)
 	return cmd
-}
-
-// matchConfig finds name's entry: modprobe matches "install" and "softdep"
-// names as fnmatch patterns and takes the first match. An exact entry wins;
-// patterns are tried in sorted order so that plans are deterministic.
-func matchConfig[V any](m map[string]V, name string) (V, bool) {
-	if v, ok := m[name]; ok {
-		return v, true
-	}
-	var zero V
-	var pats []string
-	for k := range m {
-		if strings.ContainsAny(k, "*?[") {
-			pats = append(pats, k)
-		}
-	}
-	slices.Sort(pats)
-	for _, k := range pats {
-		if ok, _ := path.Match(k, name); ok {
-			return m[k], true
-		}
-	}
-	return zero, false
 }
 
 // markCycles fails every module on a modules.dep cycle. depmod refuses to

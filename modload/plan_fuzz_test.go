@@ -2,10 +2,12 @@ package modload
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/gudevd/gudevd/modalias"
 )
@@ -13,36 +15,50 @@ import (
 // FuzzPlan builds planners from arbitrary modules.dep text and softdep
 // lines ("mod pre1 pre2 : post1") and checks the invariants Run relies on:
 // every requested module is planned, failed or blacklisted; every
-// prerequisite comes earlier and every Post later; and Run over the plan
-// finishes, calling each step once, after its prerequisites.
+// prerequisite comes earlier and every Post later; an unknown softdep is
+// no module; and Run over the plan finishes, calling each step once, after
+// its prerequisites.
 func FuzzPlan(f *testing.F) {
 	f.Add("a.ko: b.ko c.ko\nb.ko: c.ko\nc.ko:\n", "a c : b\nc a", "a b x")
 	f.Add("x.ko: y.ko\ny.ko: x.ko\nz.ko: x.ko\n", "z y", "z y x")
 	f.Add("p.ko: q.ko\nq.ko:\nr.ko: p.ko q.ko\n", "q r : p\np : q", "r q")
 	f.Fuzz(func(t *testing.T, depText, softText, request string) {
-		deps, _ := ParseDeps(strings.NewReader(depText), "modules.dep")
-		if deps == nil {
-			t.Fatal("nil Deps")
-		}
-		cfg := &modalias.Config{Softdeps: map[string]modalias.Softdep{}, Install: map[string]string{"inst": "true"},
-			Blacklist: map[string]bool{"black": true}}
+		conf := "install inst true\nblacklist black\n"
 		for line := range strings.Lines(softText) {
 			pre, post, _ := strings.Cut(line, ":")
 			f := strings.Fields(pre)
 			if len(f) == 0 {
 				continue
 			}
-			cfg.Softdeps[normalize(f[0])] = modalias.Softdep{Pre: f[1:], Post: strings.Fields(post)}
+			conf += fmt.Sprintf("softdep %s pre: %s post: %s\n", f[0], strings.Join(f[1:], " "), strings.Join(strings.Fields(post), " "))
+		}
+		// Bad lines in either file are skipped (modalias reports
+		// them): the planner sees whatever the index kept.
+		ix, err := modalias.Load(modalias.Sources{
+			Modules: fstest.MapFS{
+				"modules.dep":     {Data: []byte(depText)},
+				"modules.alias":   {},
+				"modules.builtin": {Data: []byte("kernel/bi.ko\n")},
+			},
+			Root: fstest.MapFS{"etc/modprobe.d/fuzz.conf": {Data: []byte(conf)}},
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		names := strings.Fields(request)
-		plan := NewPlanner(deps, cfg, Builtin{"bi": true}.Has).Plan(names)
+		plan := NewPlanner(ix).Plan(names)
 		checkPlanOrder(t, plan)
 		for _, n := range names {
-			n = normalize(n)
+			n = modalias.ModuleName(n)
 			_, failed := plan.Errors[n]
 			planned := slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == n })
 			if !failed && !planned && !slices.Contains(plan.Blacklisted, n) {
 				t.Errorf("requested %s is nowhere in the plan", n)
+			}
+		}
+		for _, n := range plan.UnknownSoftdeps {
+			if _, ok := ix.Module(n); ok || slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == n }) {
+				t.Errorf("unknown softdep %s is a known module", n)
 			}
 		}
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,15 +243,8 @@ func TestRunRejectsMisorderedPlan(t *testing.T) {
 // BenchmarkRunEveryModule runs the plan of all 4022 Debian modules with a
 // do that does nothing: the cost of the graph runner itself.
 func BenchmarkRunEveryModule(b *testing.B) {
-	deps, err := ParseDeps(strings.NewReader(readGzip(b, "testdata/modules.dep.gz")), "modules.dep")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var names []string
-	for n := range deps.mods {
-		names = append(names, n)
-	}
-	plan := NewPlanner(deps, nil, nil).Plan(names)
+	p, names := everyModule(b)
+	plan := p.Plan(names)
 	for b.Loop() {
 		Run(b.Context(), plan, 8, func(context.Context, Step) error { return nil })
 	}

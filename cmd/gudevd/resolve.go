@@ -32,9 +32,12 @@ func cmdResolve(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	ix, err := loadResolveIndex(*root, *version)
+	ix, warnings, err := loadResolveIndex(*root, *version)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "gudevd resolve: warning: %s\n", w)
 	}
 	w := bufio.NewWriter(e.stdout)
 	if fs.NArg() == 1 && fs.Arg(0) == "-" {
@@ -54,18 +57,19 @@ func cmdResolve(ctx context.Context, e *env, args []string) error {
 
 // loadResolveIndex reads root/lib/modules/version and root's modprobe.d,
 // as modprobe -d root does. The kernel command line counts only for the
-// running system (root "/").
-func loadResolveIndex(root, version string) (*modalias.Index, error) {
+// running system (root "/"). Like modprobe, it skips malformed lines and
+// returns a warning naming file and line for each.
+func loadResolveIndex(root, version string) (*modalias.Index, []string, error) {
 	if version == "" {
 		v, err := modules.KernelRelease()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		version = v
 	}
 	dir := filepath.Join(root, "lib/modules", version)
 	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("read module directory: %w", err)
+		return nil, nil, fmt.Errorf("read module directory: %w", err)
 	}
 	src := modalias.Sources{Modules: os.DirFS(dir), Root: os.DirFS(root)}
 	if filepath.Clean(root) == "/" {
@@ -75,11 +79,31 @@ func loadResolveIndex(root, version string) (*modalias.Index, error) {
 	if err != nil {
 		var fe *modalias.FileError
 		if errors.As(err, &fe) {
-			fe.File = filepath.Join(dir, fe.File)
+			fe.File = hostPath(fe.File, root, dir)
 		}
-		return nil, fmt.Errorf("load module index: %w", err)
+		return nil, nil, fmt.Errorf("load module index: %w", err)
 	}
-	return ix, nil
+	var warnings []string
+	for _, p := range ix.Problems() {
+		var fe *modalias.FileError
+		if errors.As(p, &fe) {
+			named := *fe // the index's own error stays as it is
+			named.File = hostPath(fe.File, root, dir)
+			p = &named
+		}
+		warnings = append(warnings, p.Error())
+	}
+	return ix, warnings, nil
+}
+
+// hostPath names a file of the index as this host sees it: modalias names
+// modprobe.d files from the root ("/etc/modprobe.d/x.conf") and depmod's
+// files from the modules directory ("modules.alias").
+func hostPath(file, root, dir string) string {
+	if filepath.IsAbs(file) {
+		return filepath.Join(root, file)
+	}
+	return filepath.Join(dir, file)
 }
 
 // resolveStream answers one MODALIAS a line until EOF or cancellation.

@@ -12,7 +12,7 @@
 #   - show-depends.golden: what kmod's `modprobe --show-depends` prints for
 #     each case, which plan_test.go compares the planner's order against;
 #     modprobe.d/test.conf supplies options, a softdep and an install
-#     command, and plan_test.go mirrors it as a modalias.Config,
+#     command, and plan_test.go reads it as its index's modprobe.d,
 #   - modules.dep.gz and show-depends-all.golden.gz: the whole modules.dep
 #     and modprobe's order for every module alone, without softdeps,
 #   - ko/irqbypass.ko: a small real module,

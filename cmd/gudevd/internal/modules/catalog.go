@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/gudevd/gudevd/modalias"
@@ -58,7 +57,6 @@ func ReadCmdline() string {
 // concurrent use.
 type Catalog struct {
 	index   *modalias.Index
-	deps    *modload.Deps
 	planner *modload.Planner
 
 	mu    sync.Mutex // guards plans
@@ -77,28 +75,23 @@ type aliasPlan struct {
 // cache starts over rather than grow with hostile input.
 const maxCachedPlans = 4096
 
-// LoadCatalog reads the module index, modules.dep and modprobe.d of t. A
-// damaged modules.dep line loses only the modules on it: the rest of the
-// tree still loads, and the damage is logged.
+// LoadCatalog reads the module index (depmod's files and modprobe.d) of t.
+// A damaged line loses only what is on it: the rest of the tree still
+// loads, and each damaged line is logged.
 func LoadCatalog(log *slog.Logger, t Tree, cmdline string) (*Catalog, error) {
-	mfs := os.DirFS(t.Dir)
-	idx, err := modalias.Load(modalias.Sources{Modules: mfs, Root: os.DirFS(t.Root), Cmdline: cmdline})
+	idx, err := modalias.Load(modalias.Sources{Modules: os.DirFS(t.Dir), Root: os.DirFS(t.Root), Cmdline: cmdline})
 	if err != nil {
 		return nil, fmt.Errorf("load module index: %w", err)
 	}
-	deps, err := modload.LoadDeps(mfs)
-	if deps == nil {
-		return nil, fmt.Errorf("load module dependencies: %w", err)
+	for _, p := range idx.Problems() {
+		log.Warn("skip damaged line of the module index", "err", p)
 	}
-	if err != nil {
-		log.Warn("skip damaged modules.dep lines", "err", err)
-	}
-	return NewCatalog(idx, deps), nil
+	return NewCatalog(idx), nil
 }
 
-// NewCatalog plans with idx's own configuration.
-func NewCatalog(idx *modalias.Index, deps *modload.Deps) *Catalog {
-	return (&Catalog{index: idx, deps: deps}).withConfig(idx.Config())
+// NewCatalog plans from idx.
+func NewCatalog(idx *modalias.Index) *Catalog {
+	return &Catalog{index: idx, planner: modload.NewPlanner(idx)}
 }
 
 // planAlias resolves a MODALIAS and plans its modules, once per distinct
@@ -123,26 +116,8 @@ func (c *Catalog) planAlias(alias string) *modload.Plan {
 // Plan resolves a MODALIAS and plans its modules, as a uevent does.
 func (c *Catalog) Plan(modalias string) *modload.Plan { return c.planAlias(modalias) }
 
-// withConfig returns the catalog planning with cfg instead of the index's
-// own configuration.
-func (c *Catalog) withConfig(cfg *modalias.Config) *Catalog {
-	return &Catalog{
-		index:   c.index,
-		deps:    c.deps,
-		planner: modload.NewPlanner(c.deps, cfg, c.index.Builtin, modload.WithAliases(c.index.Lookup)),
-	}
-}
-
 // WithParams returns the catalog with params appended to module name's
 // options, as `modprobe NAME param=value` does.
 func (c *Catalog) WithParams(name, params string) *Catalog {
-	cfg := *c.index.Config()
-	opts := make(map[string]string, len(cfg.Options)+1)
-	for k, v := range cfg.Options {
-		opts[k] = v
-	}
-	key := strings.ReplaceAll(name, "-", "_")
-	opts[key] = strings.TrimSpace(opts[key] + " " + params)
-	cfg.Options = opts
-	return c.withConfig(&cfg)
+	return &Catalog{index: c.index, planner: modload.NewPlanner(c.index, modload.WithParams(name, params))}
 }

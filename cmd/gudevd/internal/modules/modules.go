@@ -197,13 +197,11 @@ func (m *Modules) run(ctx context.Context, plan *modload.Plan, retry bool) []Res
 	for _, s := range plan.Steps {
 		out = append(out, resultOf(s.Name, errs[s.Name]))
 	}
+	for _, name := range plan.UnknownSoftdeps {
+		// A softdep naming no module fails nobody, as in modprobe.
+		m.log.Debug("skip unknown softdep", "module", name)
+	}
 	for name, err := range plan.Errors {
-		var me *modload.ModuleError
-		if errors.As(err, &me) && me.Op == "plan softdep" {
-			// A softdep naming no module fails nobody, as in modprobe.
-			m.log.Debug("skip unknown softdep", "module", name, "err", err)
-			continue
-		}
 		m.recordFailure(name, err)
 		out = append(out, resultOf(name, err))
 	}
@@ -348,7 +346,7 @@ func (m *Modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]by
 
 // record counts one finished load and logs it: one line per module.
 func (m *Modules) record(r modload.Result, err error) {
-	label := syscallLabel(r, err)
+	label := r.SyscallOutcome(err)
 	m.mu.Lock()
 	ms := m.moduleLocked(r.Module)
 	ms.Millis = float64(r.Duration.Microseconds()) / 1000
@@ -357,7 +355,7 @@ func (m *Modules) record(r modload.Result, err error) {
 		ms.Syscalls++
 		m.loads[label]++
 	}
-	ms.Result = outcome(r, err)
+	ms.Result = r.Outcome(err)
 	if err != nil {
 		m.failed[r.Module] = err.Error()
 	} else {
@@ -406,52 +404,6 @@ func (m *Modules) Forget(name string) {
 	if m.group.Forget(name) {
 		m.log.Debug("forget module", "module", name)
 	}
-}
-
-// syscallLabel names the outcome of the load syscall, or "" when none was
-// made (already live, built in, an install command, a failure before it).
-func syscallLabel(r modload.Result, err error) string {
-	if r.Syscall == "" {
-		var me *modload.ModuleError
-		if errors.As(err, &me) && (me.Op == modload.SyscallFinit || me.Op == modload.SyscallInit) {
-			return errnoName(err)
-		}
-		return ""
-	}
-	switch {
-	case err != nil:
-		return errnoName(err)
-	case r.Exists:
-		return "eexist"
-	}
-	return "ok"
-}
-
-func errnoName(err error) string {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return name
-		}
-		return fmt.Sprintf("errno %d", int(errno))
-	}
-	return "error"
-}
-
-func outcome(r modload.Result, err error) string {
-	switch {
-	case err != nil:
-		return "failed"
-	case r.Skipped != "":
-		return r.Skipped
-	case r.Exists:
-		return "eexist"
-	case r.Install:
-		return "install"
-	case r.Waited:
-		return "waited"
-	}
-	return "loaded"
 }
 
 // Stats returns the module counters.
