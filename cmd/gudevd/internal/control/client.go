@@ -21,7 +21,9 @@ func (noDaemon) Is(target error) bool { return target == unix.ECONNREFUSED }
 
 // Call sends one request to the daemon listening on path and waits for its
 // reply or for ctx. A reply carrying an error returns it as the error too,
-// with the reply.
+// with the reply; a refusal matches ErrNotRoot. Ending ctx closes the
+// connection, which the server takes as the client hanging up: it cancels
+// the request.
 func Call(ctx context.Context, path string, req Request) (Reply, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
@@ -44,7 +46,13 @@ func Call(ctx context.Context, path string, req Request) (Reply, error) {
 		}
 		return Reply{}, fmt.Errorf("read %s reply: %w", req.Op, err)
 	}
-	if rep.Error != "" {
+	switch rep.Error {
+	case "":
+	case ErrNotRoot.Error():
+		// The server's refusal crosses the wire as its text; give it back
+		// its sentinel, so a caller can tell it with errors.Is (EPERM).
+		return rep, fmt.Errorf("%s request to %s: %w", req.Op, path, ErrNotRoot)
+	default:
 		return rep, errors.New(rep.Error)
 	}
 	return rep, nil

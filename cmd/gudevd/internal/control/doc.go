@@ -4,6 +4,12 @@
 // peer's SO_PEERCRED uid before serving anything, and the client (Call)
 // that every subcommand uses.
 //
+// The server is the one place that knows the protocol's shape: it decodes
+// and validates every request (a known Op and only the fields it takes)
+// before the Handler sees it, answers anything else with an error saying
+// what was wrong, and counts every connection (Server.Stats).
+//
 // It carries the module statistics and results of package modules as they
-// are; it must not import cmd/gudevd/internal/daemon or uevent.
+// are. It must not import cmd/gudevd/internal/daemon or uevent: it knows the
+// protocol, not the daemon or devices.
 package control

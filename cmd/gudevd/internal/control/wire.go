@@ -1,6 +1,9 @@
 package control
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 )
 
@@ -26,10 +29,51 @@ const (
 // Request is one control message. A client sends exactly one request per
 // connection and reads exactly one reply: settle and load block, and a
 // connection per request keeps one slow caller from holding up another.
+// After its request a client sends nothing: what the server reads with the
+// request makes it malformed, and what it reads later, end of file
+// included, it takes as the client hanging up.
 type Request struct {
 	Op       Op       `json:"op"`
 	Modules  []string `json:"modules,omitempty"`   // OpLoad, OpModprobe
 	LogLevel string   `json:"log_level,omitempty"` // OpLogLevel
+}
+
+// validate checks a decoded request against the protocol: a known Op, and
+// the fields that Op takes and no others. It is the one place that knows
+// the protocol's shape, so the Handler sees only requests it can serve.
+// What the values mean (a module's name, a level's) is the Handler's to
+// judge.
+func (r Request) validate() error {
+	switch r.Op {
+	case OpSettle, OpStats, OpReload, OpExit:
+		if len(r.Modules) > 0 || r.LogLevel != "" {
+			return fmt.Errorf("%s request takes no modules and no log level", r.Op)
+		}
+	case OpLoad, OpModprobe:
+		if len(r.Modules) == 0 {
+			return fmt.Errorf("%s request names no module", r.Op)
+		}
+		for _, m := range r.Modules {
+			if m == "" {
+				return fmt.Errorf("%s request names an empty module", r.Op)
+			}
+		}
+		if r.LogLevel != "" {
+			return fmt.Errorf("%s request takes no log level", r.Op)
+		}
+	case OpLogLevel:
+		if r.LogLevel == "" {
+			return fmt.Errorf("%s request names no level", r.Op)
+		}
+		if len(r.Modules) > 0 {
+			return fmt.Errorf("%s request takes no modules", r.Op)
+		}
+	case "":
+		return errors.New("request has no op")
+	default:
+		return fmt.Errorf("unknown op %q", r.Op)
+	}
+	return nil
 }
 
 // Reply answers a request. Error is empty on success.
@@ -40,10 +84,38 @@ type Reply struct {
 }
 
 // Stats is what `gudevd stats` reports: the event counters and the module
-// counters side by side (one flat JSON object).
+// counters side by side (one flat JSON object), and the control socket's
+// own counters under "control".
 type Stats struct {
 	Events
 	modules.Stats
+	Control ServerStats `json:"control"`
+}
+
+// ServerStats are the control server's counters (Server.Stats). Each only
+// grows for the server's lifetime, but Open, the connections open now.
+// Every connection is counted once, in Requests, Refused, Malformed or
+// Empty, but one whose request was still being read when the server
+// stopped.
+type ServerStats struct {
+	// Open connections are being read, served or answered now.
+	Open int64 `json:"open"`
+	// Requests were handed to the Handler.
+	Requests uint64 `json:"requests"`
+	// ClientGone are the Requests whose client hung up before its reply
+	// (settle --timeout, Ctrl-C): their ctx ended early.
+	ClientGone uint64 `json:"client_gone"`
+	// Refused came from a peer that is not root, or whose credentials
+	// could not be read; they were answered ErrNotRoot, whatever they sent.
+	Refused uint64 `json:"refused"`
+	// Malformed were not a request: not JSON, an unknown op or field,
+	// fields the op does not take, more than one value, larger than the
+	// request limit, or cut short by the peer closing or by the read
+	// timeout.
+	Malformed uint64 `json:"malformed"`
+	// Empty connections closed without sending a byte. A second daemon's
+	// Listen probes the socket this way to see whether one already runs.
+	Empty uint64 `json:"empty"`
 }
 
 // Events are the daemon's event counters. Every counter only grows for the
