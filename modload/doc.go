@@ -29,9 +29,12 @@
 //     Result.Outcome classify it, so that no consumer compares modload's
 //     strings or errors itself.
 //
-// Loading goes through a small unexported kernel interface that unit tests
-// replace with a fake modelling the kernel's module states; the real one
-// runs only in QEMU guests.
+// Loading goes through the Kernel interface, the loader's whole system
+// boundary (the two load syscalls, /sys/module/NAME/initstate and
+// /sys/module/compression). Tests, modload's own and those of packages
+// that run the real Loader in worker processes, give it
+// modloadtest.Kernel, a model of the kernel's module states, with
+// WithKernel; the real one runs only in QEMU guests.
 //
 // It may import modalias for the parsed configuration. It must not import
 // uevent, workers or rules.

@@ -11,42 +11,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// moduleState is what /sys/module/NAME says about a module.
-type moduleState int
+// ModuleState is what /sys/module/NAME says about a module.
+type ModuleState int
 
 const (
-	// stateGone: no /sys/module/NAME, the module is not in the kernel.
-	stateGone moduleState = iota
-	// stateLive: initstate "live", loaded and initialised.
-	stateLive
-	// stateComing: initstate "coming", some other load is running the
+	// StateGone: no /sys/module/NAME, the module is not in the kernel.
+	StateGone ModuleState = iota
+	// StateLive: initstate "live", loaded and initialised.
+	StateLive
+	// StateComing: initstate "coming", some other load is running the
 	// module's init function right now.
-	stateComing
-	// stateGoing: initstate "going", being unloaded or its init failed.
-	stateGoing
-	// stateNoInitstate: the directory exists without initstate. Built-in
+	StateComing
+	// StateGoing: initstate "going", being unloaded or its init failed.
+	StateGoing
+	// StateNoInitstate: the directory exists without initstate. Built-in
 	// modules with parameters look like this for good; a loadable module
 	// looks like this for the instant between the kernel creating its
 	// kobject and adding its attributes.
-	stateNoInitstate
+	StateNoInitstate
 )
 
-func (s moduleState) String() string {
+func (s ModuleState) String() string {
+	if s < StateGone || s > StateNoInitstate {
+		return fmt.Sprintf("ModuleState(%d)", int(s))
+	}
 	return [...]string{"gone", "live", "coming", "going", "no initstate"}[s]
 }
 
-// kernel is the system boundary of the loader: the two load syscalls and the
-// sysfs files that describe loaded modules.
-type kernel interface {
-	// finitModule loads the module file open at fd.
-	finitModule(fd int, params string, flags int) error
-	// initModule loads a module image from memory.
-	initModule(image []byte, params string) error
-	// moduleState reads /sys/module/NAME/initstate.
-	moduleState(name string) (moduleState, error)
-	// compression reads /sys/module/compression: the compression the
+// Kernel is the loader's system boundary: the two load syscalls and the
+// sysfs files that describe loaded modules. The real one (NewLoader's
+// default) makes the syscalls and reads sysfs; tests give the Loader a
+// model of the kernel's module loader instead (WithKernel, and
+// modloadtest.Kernel).
+type Kernel interface {
+	// FinitModule loads the module file open at fd (finit_module(2)).
+	FinitModule(fd int, params string, flags int) error
+	// InitModule loads a module image from memory (init_module(2)).
+	InitModule(image []byte, params string) error
+	// ModuleState reads /sys/module/NAME/initstate.
+	ModuleState(name string) (ModuleState, error)
+	// Compression reads /sys/module/compression: the compression the
 	// kernel decompresses itself ("xz", "zstd" or "gzip"), or "".
-	compression() (string, error)
+	Compression() (string, error)
 }
 
 // sysKernel is the real kernel, with sysfs mounted at root.
@@ -54,42 +60,42 @@ type sysKernel struct {
 	root string
 }
 
-func (k sysKernel) finitModule(fd int, params string, flags int) error {
+func (k sysKernel) FinitModule(fd int, params string, flags int) error {
 	return unix.FinitModule(fd, params, flags)
 }
 
-func (k sysKernel) initModule(image []byte, params string) error {
+func (k sysKernel) InitModule(image []byte, params string) error {
 	return unix.InitModule(image, params)
 }
 
-func (k sysKernel) moduleState(name string) (moduleState, error) {
+func (k sysKernel) ModuleState(name string) (ModuleState, error) {
 	dir := filepath.Join(k.root, "module", name)
 	b, err := os.ReadFile(filepath.Join(dir, "initstate"))
 	if errors.Is(err, fs.ErrNotExist) {
 		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			return stateNoInitstate, nil
+			return StateNoInitstate, nil
 		}
-		return stateGone, nil
+		return StateGone, nil
 	}
 	if err != nil {
-		return stateGone, err
+		return StateGone, err
 	}
 	return parseInitstate(string(b))
 }
 
-func parseInitstate(s string) (moduleState, error) {
+func parseInitstate(s string) (ModuleState, error) {
 	switch strings.TrimSpace(s) {
 	case "live":
-		return stateLive, nil
+		return StateLive, nil
 	case "coming":
-		return stateComing, nil
+		return StateComing, nil
 	case "going":
-		return stateGoing, nil
+		return StateGoing, nil
 	}
-	return stateGone, fmt.Errorf("parse initstate %q: unknown state", s)
+	return StateGone, fmt.Errorf("parse initstate %q: unknown state", s)
 }
 
-func (k sysKernel) compression() (string, error) {
+func (k sysKernel) Compression() (string, error) {
 	b, err := os.ReadFile(filepath.Join(k.root, "module", "compression"))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Kernels before 6.4 cannot decompress modules.

@@ -65,7 +65,7 @@ type Result struct {
 type Loader struct {
 	dir   string
 	log   *slog.Logger
-	k     kernel
+	k     Kernel
 	shell string
 	// Polling for a concurrent load: from pollMin doubling to pollMax.
 	pollMin, pollMax time.Duration
@@ -79,21 +79,26 @@ type Loader struct {
 	comprOK bool
 }
 
-// NewLoader returns a Loader for the modules under modulesDir
-// (/lib/modules/VERSION, which relative Step paths are joined to), with
-// sysfs mounted at sysfs (normally /sys).
-func NewLoader(modulesDir, sysfs string, log *slog.Logger) *Loader {
-	return newLoader(modulesDir, sysKernel{root: sysfs}, log)
+// LoaderOption configures a Loader.
+type LoaderOption func(*Loader)
+
+// WithKernel makes the Loader load into k instead of the running kernel:
+// a model of the kernel's module loader, for tests of the real Loader.
+func WithKernel(k Kernel) LoaderOption {
+	return func(l *Loader) { l.k = k }
 }
 
-func newLoader(modulesDir string, k kernel, log *slog.Logger) *Loader {
+// NewLoader returns a Loader for the modules under modulesDir
+// (/lib/modules/VERSION, which relative Step paths are joined to), with
+// sysfs mounted at sysfs (normally /sys). log may be nil.
+func NewLoader(modulesDir, sysfs string, log *slog.Logger, opts ...LoaderOption) *Loader {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Loader{
+	l := &Loader{
 		dir:          modulesDir,
 		log:          log,
-		k:            k,
+		k:            sysKernel{root: sysfs},
 		shell:        "/bin/sh",
 		pollMin:      time.Millisecond,
 		pollMax:      100 * time.Millisecond,
@@ -102,6 +107,10 @@ func newLoader(modulesDir string, k kernel, log *slog.Logger) *Loader {
 		// decompressed; anything near this limit is not a module.
 		maxImage: 1 << 30,
 	}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
 // Load loads the module of one step; its dependencies must already be
@@ -142,22 +151,22 @@ func (l *Loader) settle(ctx context.Context, s Step, res *Result) (done bool, er
 	delay := l.pollMin
 	noInit := 0
 	for {
-		st, err := l.k.moduleState(s.Name)
+		st, err := l.k.ModuleState(s.Name)
 		if err != nil {
 			return false, &ModuleError{Module: s.Name, Op: "read initstate", Err: err}
 		}
 		switch st {
-		case stateGone:
+		case StateGone:
 			return false, nil
-		case stateLive:
+		case StateLive:
 			res.Skipped = SkipLive
 			return true, nil
-		case stateNoInitstate:
+		case StateNoInitstate:
 			if noInit++; noInit >= l.builtinPolls {
 				res.Skipped = SkipBuiltin
 				return true, nil
 			}
-		case stateComing, stateGoing:
+		case StateComing, StateGoing:
 			// Another loader (a modprobe, or the kernel's own
 			// request_module) owns this load. A second load
 			// syscall now would only allocate the image again
@@ -272,7 +281,7 @@ func (l *Loader) insert(ctx context.Context, s Step, res *Result) error {
 			return fail(SyscallFinit, err)
 		}
 		res.Syscall, res.Flags = SyscallFinit, flags
-		err := l.k.finitModule(int(f.Fd()), s.Options, flags)
+		err := l.k.FinitModule(int(f.Fd()), s.Options, flags)
 		if !errors.Is(err, unix.ENOSYS) {
 			return l.outcome(ctx, s, res, fail, SyscallFinit, err)
 		}
@@ -290,7 +299,7 @@ func (l *Loader) insert(ctx context.Context, s Step, res *Result) error {
 		return fail(SyscallInit, err)
 	}
 	res.Syscall, res.Flags, res.ImageSize = SyscallInit, 0, int64(len(image))
-	return l.outcome(ctx, s, res, fail, SyscallInit, l.k.initModule(image, s.Options))
+	return l.outcome(ctx, s, res, fail, SyscallInit, l.k.InitModule(image, s.Options))
 }
 
 func (l *Loader) outcome(ctx context.Context, s Step, res *Result, fail func(string, error) error, op string, err error) error {
@@ -329,7 +338,7 @@ func (l *Loader) kernelCompression() (string, error) {
 	if l.comprOK {
 		return l.compr, nil
 	}
-	c, err := l.k.compression()
+	c, err := l.k.Compression()
 	if err != nil {
 		return "", err
 	}
