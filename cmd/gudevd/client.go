@@ -214,5 +214,9 @@ func totals(s *control.Stats) []counter {
 		{"load retries after ENOMEM/EAGAIN", s.LoadRetries},
 		{"worker crashes", s.WorkerCrashes},
 		{"worker timeouts", s.WorkerTimeouts},
+		{"control requests", s.Control.Requests},
+		{"control connections refused (not root)", s.Control.Refused},
+		{"control requests malformed", s.Control.Malformed},
+		{"control clients gone before the reply", s.Control.ClientGone},
 	}
 }

@@ -77,7 +77,8 @@ type Daemon struct {
 	queue *uevent.Queue
 	mods  *modules.Modules
 	src   EventSource
-	pool  *workers.Pool // nil when Config.Runner replaced it
+	pool  *workers.Pool   // nil when Config.Runner replaced it
+	srv   *control.Server // set by Run before it serves
 
 	coldplugged chan struct{} // closed once coldplug has asked for every event
 	ready       chan struct{} // closed once signals and the control socket are set up
@@ -472,6 +473,9 @@ func (d *Daemon) stats() control.Stats {
 	d.mu.Unlock()
 	s.EventsQueued = d.queue.Len()
 	s.Stats = d.mods.Stats()
+	if d.srv != nil {
+		s.Control = d.srv.Stats()
+	}
 	return s
 }
 
@@ -505,6 +509,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.srv = srv
 	ctlctx, stopControl := context.WithCancel(context.Background())
 	var ctlwg sync.WaitGroup
 	ctlwg.Go(func() { srv.Serve(ctlctx) })
