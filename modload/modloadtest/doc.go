@@ -13,5 +13,6 @@
 // every one append a line per load syscall to one file, so that the parent
 // counts the syscalls of all of them (ReadCalls).
 //
-// It must not import modalias, workers, uevent or rules.
+// It must not import cmd/gudevd, workers, uevent or rules: it models the
+// kernel, not the daemon.
 package modloadtest
