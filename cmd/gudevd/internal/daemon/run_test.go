@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -51,22 +50,18 @@ func startDaemon(t *testing.T) *runningDaemon {
 		done:    make(chan error, 1),
 	}
 	tree := testModules(t)
+	writeModuleFiles(t, tree.Dir)
 	r.tree = tree.Dir
 	r.sysfs = writeTree(t, fstest.MapFS{"kernel/uevent_seqnum": {Data: []byte("0\n")}})
 	r.d, err = New(Config{
-		Log:         slog.New(r.logs),
-		Tree:        tree,
-		Control:     r.control,
-		Children:    8,
-		LoadWorkers: 2,
-		Source:      r.src,
-		SysfsFS:     os.DirFS(r.sysfs),
-		WorkerCommand: func(ctx context.Context) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, exe)
-			cmd.Env = append(os.Environ(), simWorkerEnv+"=1", simLogEnv+"="+r.syscall)
-			cmd.Stderr = os.Stderr
-			return cmd
-		},
+		Log:           slog.New(r.logs),
+		Tree:          tree,
+		Control:       r.control,
+		Children:      8,
+		LoadWorkers:   2,
+		Source:        r.src,
+		SysfsFS:       os.DirFS(r.sysfs),
+		WorkerCommand: simCommand(exe, tree.Dir, r.syscall),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +270,7 @@ func TestRunStopsCleanly(t *testing.T) {
 			before := ourGoroutines()
 			r := startDaemon(t)
 			r.event(t, cpuEvent(t, 1))
-			if got := countLines(t, r.syscall); got["aesni_intel"] != 1 {
+			if got := syscallsPerModule(t, r.syscall); got["aesni_intel"] != 1 {
 				t.Fatalf("load syscalls before the stop = %v, want aesni_intel once", got)
 			}
 			if len(children(t)) == 0 {
@@ -322,13 +317,13 @@ func TestRunReloads(t *testing.T) {
 				return sourceItem{ev: kernelEvent(t, seq, "add", "/devices/usb1/1-1", "usb", "MODALIAS="+alias)}
 			}
 			r.event(t, usb(1))
-			if got := countLines(t, r.syscall); len(got) != 0 {
+			if got := syscallsPerModule(t, r.syscall); len(got) != 0 {
 				t.Fatalf("load syscalls before the reload = %v, want none: the alias is unknown", got)
 			}
 			appendFile(t, filepath.Join(r.tree, "modules.alias"), "alias usb:v1234p5678d*dc*dsc*dp*ic03isc01ip02in* e1000\n")
 			tt.reload(t, r)
 			r.event(t, usb(2))
-			if got := countLines(t, r.syscall); got["e1000"] != 1 {
+			if got := syscallsPerModule(t, r.syscall); got["e1000"] != 1 {
 				t.Errorf("load syscalls after the reload = %v, want e1000 once", got)
 			}
 		})

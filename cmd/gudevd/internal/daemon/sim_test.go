@@ -3,11 +3,15 @@ package daemon
 // The coldplug storm, by simulation: a fake kernel emits the uevents of a
 // machine with N CPUs (one per CPU, all with the same x86 CPU MODALIAS, plus
 // the devices of a real QEMU guest), resolved against Debian 6.1's real
-// module index, and a model of finit_module that takes simLatency per load.
-// Loads run in real worker processes (this test binary re-executed), so the
-// memory reported is the daemon's and its workers'.
+// module index. The events go the daemon's whole way: the event source,
+// the queue, the dispatcher and the pipeline, to modules and the pool of
+// real worker processes (this test binary re-executed), each running the
+// real modload.Loader over modloadtest's model of the kernel, whose init
+// takes simLatency and which records every load syscall in a file shared by
+// the workers. The memory reported is the daemon's and its workers'.
 //
 //	go test -run '^$' -bench ColdplugStorm -benchtime 1x ./cmd/gudevd/internal/daemon
+//	go test -run ColdplugStorm ./cmd/gudevd/internal/daemon     # the check, at 64 CPUs
 
 import (
 	"bufio"
@@ -15,7 +19,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,48 +32,40 @@ import (
 	"time"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
+	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
+	"github.com/gudevd/gudevd/modload/modloadtest"
 	"github.com/gudevd/gudevd/workers"
 )
 
 const (
-	simWorkerEnv = "GUDEVD_SIM_WORKER" // set: this process is a simulated load worker
+	simWorkerEnv = "GUDEVD_SIM_WORKER" // the module tree: this process is a load worker over it
 	simLogEnv    = "GUDEVD_SIM_LOG"    // file the fake kernel appends one line per load syscall to
 	simLatency   = 2 * time.Millisecond
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(simWorkerEnv) != "" {
-		os.Exit(simWorker())
+	if dir := os.Getenv(simWorkerEnv); dir != "" {
+		os.Exit(simWorker(dir))
 	}
 	os.Exit(m.Run())
 }
 
-// simKernel models the kernel side of one load: it takes simLatency, as a
-// small module's finit_module does, and records the call.
-type simKernel struct{ log *os.File }
-
-func (k simKernel) Load(ctx context.Context, s modload.Step) (modload.Result, error) {
-	time.Sleep(simLatency)
-	if _, err := fmt.Fprintln(k.log, s.Name); err != nil {
-		return modload.Result{}, err
-	}
-	return modload.Result{Module: s.Name, Syscall: modload.SyscallFinit, Duration: simLatency}, nil
-}
-
-func simWorker() int {
-	f, err := os.OpenFile(os.Getenv(simLogEnv), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer f.Close()
+// simWorker is a worker process as `gudevd worker` runs it, with the real
+// Loader, but loading into modloadtest's kernel: its inits take simLatency,
+// and every load syscall is appended to the file named by simLogEnv.
+func simWorker(dir string) int {
+	k := modloadtest.NewKernel()
+	k.SetLatency(simLatency)
+	k.RecordTo(os.Getenv(simLogEnv))
 	conn, err := workers.WorkerConn()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(simKernel{f})); err != nil {
+	defer conn.Close()
+	l := modload.NewLoader(dir, "", nil, modload.WithKernel(k))
+	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(l)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -82,6 +77,30 @@ func simWorker() int {
 	defer hwm.Close()
 	fmt.Fprintln(hwm, peakRSS())
 	return 0
+}
+
+// simCommand starts simWorker over dir, recording to log.
+func simCommand(exe, dir, log string) func(ctx context.Context) *exec.Cmd {
+	return func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, exe)
+		cmd.Env = append(os.Environ(), simWorkerEnv+"="+dir, simLogEnv+"="+log)
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+}
+
+// syscallsPerModule counts the load syscalls recorded in path by module.
+func syscallsPerModule(tb testing.TB, path string) map[string]int {
+	tb.Helper()
+	calls, err := modloadtest.ReadCalls(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, c := range calls {
+		n[c.Module]++
+	}
+	return n
 }
 
 // peakRSS returns this process's VmHWM in KiB. RUSAGE_CHILDREN cannot stand
@@ -142,61 +161,49 @@ func readFile(tb testing.TB, path string) string {
 	return string(b)
 }
 
-func countLines(tb testing.TB, path string) map[string]int {
-	n := map[string]int{}
-	for _, l := range strings.Fields(readFile(tb, path)) {
-		n[l]++
-	}
-	return n
+// storm is one simulated coldplug and what it cost.
+type storm struct {
+	events, modules, syscalls int
+	cpu                       time.Duration // the daemon's user+system time
+	wall                      time.Duration
+	daemonPeak, workerPeak    int // VmHWM in KiB
+	workersTotal              int // sum of the workers' VmHWM in KiB
+	workers                   uint64
 }
 
-func BenchmarkColdplugStorm(b *testing.B) {
-	tree := realTree(b)
-	cat, err := modules.LoadCatalog(slog.New(slog.DiscardHandler), tree, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cpu, devices := guestModaliases(b)
+// simulate runs the coldplug of a machine with cpus CPUs through a daemon
+// and fails tb unless every module got exactly one load syscall.
+func simulate(tb testing.TB, tree modules.Tree, cpu string, devices []string, cpus int) storm {
 	exe, err := os.Executable()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	for _, n := range []int{64, 256, 1024, 4096} {
-		b.Run(fmt.Sprintf("cpus=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				simulate(b, tree, cat, exe, cpu, devices, n)
-			}
-		})
-	}
-}
-
-func simulate(b *testing.B, tree modules.Tree, cat *modules.Catalog, exe, cpu string, devices []string, cpus int) {
-	logPath := filepath.Join(b.TempDir(), "syscalls")
-	pool, err := workers.NewPool(workers.Config{
-		Start: func(ctx context.Context) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, exe)
-			cmd.Env = append(os.Environ(), simWorkerEnv+"=1", simLogEnv+"="+logPath)
-			cmd.Stderr = os.Stderr
-			return cmd
-		},
-		Max: runtime.NumCPU() + 2,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := New(Config{Tree: tree, Runner: pool, LoadWorkers: runtime.NumCPU() + 2, Source: newFakeSource(), SysfsFS: testSysfs(0)})
-	if err != nil {
-		b.Fatal(err)
-	}
-
+	logPath := filepath.Join(tb.TempDir(), "syscalls")
 	aliases := make([]string, 0, cpus+len(devices))
 	for range cpus {
 		aliases = append(aliases, cpu)
 	}
 	aliases = append(aliases, devices...)
+	sysfs := writeTree(tb, fstest.MapFS{"kernel/uevent_seqnum": {Data: []byte(strconv.Itoa(len(aliases)) + "\n")}})
+	src := &fakeSource{ch: make(chan sourceItem, len(aliases))}
+	d, err := New(Config{
+		Tree: tree,
+		// udevd's children_max on a machine with plenty of memory: the
+		// events the daemon handles at once.
+		Children:      min(2*cpus+16, 2048),
+		LoadWorkers:   runtime.NumCPU() + 2,
+		Source:        src,
+		SysfsFS:       os.DirFS(sysfs),
+		WorkerCommand: simCommand(exe, tree.Dir, logPath),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	close(d.coldplugged)
+	d.src = src
 	unique := map[string]bool{}
 	for _, a := range aliases {
-		for _, s := range cat.Plan(a).Steps {
+		for _, s := range d.mods.Catalog().Plan(a).Steps {
 			if !s.Builtin {
 				unique[s.Name] = true
 			}
@@ -208,55 +215,75 @@ func simulate(b *testing.B, tree modules.Tree, cat *modules.Catalog, exe, cpu st
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	// udevd's children_max on a machine with plenty of memory: the events
-	// the daemon handles at once.
-	sem := make(chan struct{}, min(2*cpus+16, 2048))
+	d.startEvents(ctx, &wg)
 	for i, a := range aliases {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ev := kernelEvent(b, uint64(i+1), "add", fmt.Sprintf("/devices/sim/dev%d", i), "sim", "MODALIAS="+a)
-			d.handle(context.Background(), ev)
-		}()
+		src.ch <- sourceItem{ev: kernelEvent(tb, uint64(i+1), "add", fmt.Sprintf("/devices/sim/dev%d", i), "sim", "MODALIAS="+a)}
 	}
-	wg.Wait()
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Minute)
+	err = d.settle(sctx)
+	scancel()
 	elapsed := time.Since(start)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	if err := pool.Close(context.Background()); err != nil {
-		b.Fatal(err)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		tb.Fatalf("settle: %v", err)
 	}
-	daemonPeak := peakRSS()
-	workerPeak, workersTotal := 0, 0
-	for _, l := range strings.Fields(readFile(b, logPath+".hwm")) {
+	if err := d.stopWorkers(); err != nil {
+		tb.Fatal(err)
+	}
+	st := storm{events: len(aliases), modules: len(unique), wall: elapsed, daemonPeak: peakRSS(), workers: d.pool.Stats().Spawned}
+	for _, l := range strings.Fields(readFile(tb, logPath+".hwm")) {
 		n, _ := strconv.Atoi(l)
-		workerPeak = max(workerPeak, n)
-		workersTotal += n
+		st.workerPeak = max(st.workerPeak, n)
+		st.workersTotal += n
 	}
-
-	calls := countLines(b, logPath)
-	total := 0
-	for m, c := range calls {
-		total += c
+	for m, c := range syscallsPerModule(tb, logPath) {
+		st.syscalls += c
 		if c != 1 {
-			b.Errorf("module %s: %d load syscalls, want 1", m, c)
+			tb.Errorf("module %s: %d load syscalls, want 1", m, c)
 		}
 	}
-	if total != len(unique) {
-		b.Errorf("%d load syscalls for %d unique modules", total, len(unique))
+	if st.syscalls != len(unique) {
+		tb.Errorf("%d load syscalls for %d unique modules", st.syscalls, len(unique))
 	}
-	cpuTime := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	b.ReportMetric(float64(len(aliases)), "events")
-	b.ReportMetric(float64(total), "syscalls")
-	b.ReportMetric(float64(len(unique)), "modules")
-	b.ReportMetric(float64(cpuTime.Microseconds())/float64(len(aliases)), "cpu-µs/event")
-	b.ReportMetric(float64(daemonPeak)/1024, "daemon-peak-MiB")
-	b.ReportMetric(float64(workerPeak)/1024, "worker-peak-MiB")
-	b.ReportMetric(float64(daemonPeak+workersTotal)/1024, "total-peak-MiB")
-	b.ReportMetric(float64(pool.Stats().Spawned), "workers")
-	b.ReportMetric(elapsed.Seconds()*1000, "wall-ms")
+	st.cpu = time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	return st
+}
+
+// TestColdplugStorm is the simulation's promise at a size plain go test
+// affords: 64 CPUs' identical events and the guest's devices, through the
+// queue, make one load syscall per module.
+func TestColdplugStorm(t *testing.T) {
+	tree := realTree(t)
+	cpu, devices := guestModaliases(t)
+	st := simulate(t, tree, cpu, devices, 64)
+	if st.modules < 20 {
+		t.Errorf("%d unique modules: the guest's modaliases should need dozens", st.modules)
+	}
+}
+
+func BenchmarkColdplugStorm(b *testing.B) {
+	tree := realTree(b)
+	cpu, devices := guestModaliases(b)
+	for _, n := range []int{64, 256, 1024, 4096} {
+		b.Run(fmt.Sprintf("cpus=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				st := simulate(b, tree, cpu, devices, n)
+				b.ReportMetric(float64(st.events), "events")
+				b.ReportMetric(float64(st.syscalls), "syscalls")
+				b.ReportMetric(float64(st.modules), "modules")
+				b.ReportMetric(float64(st.cpu.Microseconds())/float64(st.events), "cpu-µs/event")
+				b.ReportMetric(float64(st.daemonPeak)/1024, "daemon-peak-MiB")
+				b.ReportMetric(float64(st.workerPeak)/1024, "worker-peak-MiB")
+				b.ReportMetric(float64(st.daemonPeak+st.workersTotal)/1024, "total-peak-MiB")
+				b.ReportMetric(float64(st.workers), "workers")
+				b.ReportMetric(st.wall.Seconds()*1000, "wall-ms")
+			}
+		})
+	}
 }
 
 // realTree writes the depmod output of Debian's 6.1.0-47-amd64 kernel, kept
@@ -282,5 +309,36 @@ func realTree(tb testing.TB) modules.Tree {
 		tree[name] = &fstest.MapFile{Data: b}
 	}
 	dir := writeTree(tb, tree)
+	writeModuleFiles(tb, dir)
 	return modules.Tree{Root: dir, Dir: dir}
+}
+
+// writeModuleFiles gives every module of modules.dep in dir a file the
+// Loader loads into modloadtest's kernel.
+func writeModuleFiles(tb testing.TB, dir string) {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		path, _, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		name := modalias.ModuleName(filepath.Base(path))
+		p := filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, modloadtest.MakeKo(name), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
 }
