@@ -7,8 +7,10 @@ require (
 	github.com/klauspost/compress v1.20.3
 	github.com/mdlayher/socket v0.8.0
 	github.com/ulikunitz/xz v0.5.17
-	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/net v0.61.0 // indirect
+require (
+	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)

@@ -214,6 +214,7 @@ func totals(s *control.Stats) []counter {
 		{"load retries after ENOMEM/EAGAIN", s.LoadRetries},
 		{"worker crashes", s.WorkerCrashes},
 		{"worker timeouts", s.WorkerTimeouts},
+		{"damaged module index lines skipped", uint64(s.IndexProblems)},
 		{"control requests", s.Control.Requests},
 		{"control connections refused (not root)", s.Control.Refused},
 		{"control requests malformed", s.Control.Malformed},

@@ -407,3 +407,27 @@ func TestDaemonScanOwnsItsLoads(t *testing.T) {
 		t.Error("no load ran before the cancellation: the test proves nothing")
 	}
 }
+
+// TestDaemonDamagedIndex: a damaged line of the module index is skipped and
+// counted, and the rest of the tree still loads.
+func TestDaemonDamagedIndex(t *testing.T) {
+	tree := fstest.MapFS{}
+	for name, f := range testTree {
+		tree[name] = f
+	}
+	tree["modules.alias"] = &fstest.MapFile{Data: append([]byte("alias broken-line-without-module\n"), testTree["modules.alias"].Data...)}
+	tree["modules.dep"] = &fstest.MapFile{Data: append([]byte("no colon here\n"), testTree["modules.dep"].Data...)}
+	dir := writeTree(t, tree)
+	k := &fakeKernel{}
+	d, err := New(Config{Tree: modules.Tree{Root: dir, Dir: dir}, Runner: k, SysfsFS: testSysfs(0)})
+	if err != nil {
+		t.Fatalf("New over a damaged index: %v", err)
+	}
+	d.handle(context.Background(), kernelEvent(t, 1, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
+	if got := k.snapshot(); got["e1000"] != 1 {
+		t.Errorf("load syscalls = %v, want e1000 once", got)
+	}
+	if got := d.stats().IndexProblems; got != 2 {
+		t.Errorf("index problems = %d, want 2 (one in modules.alias, one in modules.dep)", got)
+	}
+}

@@ -86,6 +86,7 @@ func LoadCatalog(log *slog.Logger, t Tree, cmdline string) (*Catalog, error) {
 	for _, p := range idx.Problems() {
 		log.Warn("skip damaged line of the module index", "err", p)
 	}
+	log.Info("module index", "dir", t.Dir, "size", idx.Stats().String())
 	return NewCatalog(idx), nil
 }
 

@@ -413,6 +413,7 @@ func (m *Modules) Stats() Stats {
 	s.ModuleRequests = g.Requests
 	s.JoinedInFlight = g.Joined
 	s.ServedFromDone = g.Served
+	s.IndexProblems = m.Catalog().index.Stats().Problems
 	ps := m.pool.Stats()
 	s.WorkerCrashes = ps.Died
 	s.WorkerTimeouts = ps.TimedOut

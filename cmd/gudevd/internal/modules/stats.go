@@ -10,6 +10,9 @@ type Stats struct {
 	LoadRetries     uint64 `json:"load_retries"`
 	WorkerCrashes   uint64 `json:"worker_crashes"`
 	WorkerTimeouts  uint64 `json:"worker_timeouts"`
+	// IndexProblems counts the damaged lines of the module index in use
+	// (depmod's files and modprobe.d), each skipped and logged at load.
+	IndexProblems int `json:"index_problems"`
 
 	// LoadSyscalls counts finit_module and init_module calls by result:
 	// "ok", "eexist", or the errno's name.
