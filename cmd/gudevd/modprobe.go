@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/daemon"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 )
 
@@ -83,7 +84,10 @@ func cmdModprobe(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 180*time.Second)
 	defer cancel()
 	if len(a.params) == 0 {
-		rep, err := control.Call(ctx, control.DefaultPath, control.Request{Op: control.OpModprobe, Modules: a.names})
+		// The kernel runs the link a daemon made next to its control
+		// socket: ask that daemon, wherever --control put it.
+		ctl := daemon.HelperControl(e.argv0, control.DefaultPath)
+		rep, err := control.Call(ctx, ctl, control.Request{Op: control.OpModprobe, Modules: a.names})
 		if !errors.Is(err, control.ErrNoDaemon) {
 			return a.report(e, rep.Results, err)
 		}

@@ -20,6 +20,7 @@ type env struct {
 	stderr io.Writer
 	log    *slog.Logger
 	getenv func(string) string
+	argv0  string // how the binary was called: the kernel runs its helper link by full path
 }
 
 func newEnv() *env {
@@ -62,6 +63,7 @@ var errUsage = errors.New("usage")
 // (the kernel's usermode helper calls it as modprobe), and turns the result
 // into an exit status.
 func run(ctx context.Context, args []string, e *env) int {
+	e.argv0 = args[0]
 	name := filepath.Base(args[0])
 	rest := args[1:]
 	if name != "modprobe" {

@@ -64,6 +64,7 @@ type Config struct {
 	WorkerCommand func(context.Context) *exec.Cmd // one worker: this binary as `gudevd worker`
 	Runner        modules.Runner                  // instead of the pool of workers (then Run closes none)
 	Trigger       func(ctx context.Context) error // coldplug trigger: uevent.Trigger on Sysfs
+	Sysctl        string                          // KernelModprobePath
 	Backoff       []time.Duration                 // retry waits: modules.DefaultBackoff()
 	SysfsFS       fs.FS                           // os.DirFS(Sysfs)
 }
@@ -110,6 +111,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.Sysfs == "" {
 		cfg.Sysfs = "/sys"
+	}
+	if cfg.Sysctl == "" {
+		cfg.Sysctl = KernelModprobePath
 	}
 	if cfg.SysfsFS == nil {
 		cfg.SysfsFS = os.DirFS(cfg.Sysfs)
@@ -496,7 +500,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer d.src.Close()
 	if d.cfg.KernelModprobe {
-		restore, err := setKernelModprobe(d.log)
+		restore, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)
 		if err != nil {
 			return err
 		}

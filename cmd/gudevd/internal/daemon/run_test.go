@@ -35,8 +35,9 @@ type runningDaemon struct {
 	done    chan error
 }
 
-// startDaemon runs a daemon over testTree until the test ends or it stops.
-func startDaemon(t *testing.T) *runningDaemon {
+// startDaemon runs a daemon over testTree until the test ends or it stops;
+// opts change its Config first.
+func startDaemon(t *testing.T, opts ...func(*Config)) *runningDaemon {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -53,7 +54,7 @@ func startDaemon(t *testing.T) *runningDaemon {
 	writeModuleFiles(t, tree.Dir)
 	r.tree = tree.Dir
 	r.sysfs = writeTree(t, fstest.MapFS{"kernel/uevent_seqnum": {Data: []byte("0\n")}})
-	r.d, err = New(Config{
+	cfg := Config{
 		Log:           slog.New(r.logs),
 		Tree:          tree,
 		Control:       r.control,
@@ -62,7 +63,11 @@ func startDaemon(t *testing.T) *runningDaemon {
 		Source:        r.src,
 		SysfsFS:       os.DirFS(r.sysfs),
 		WorkerCommand: simCommand(exe, tree.Dir, r.syscall),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r.d, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,5 +346,68 @@ func appendFile(t *testing.T, path, s string) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunKernelModprobe: --kernel-modprobe on a fresh /run (no directory
+// for the control socket yet) points the kernel's helper sysctl at a link
+// next to the daemon's own control socket, wherever --control puts it, so
+// that the helper the kernel runs asks this daemon; the old value comes
+// back on exit.
+func TestRunKernelModprobe(t *testing.T) {
+	sysctl := filepath.Join(t.TempDir(), "modprobe")
+	if err := os.WriteFile(sysctl, []byte("/sbin/modprobe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startDaemon(t, func(c *Config) { c.KernelModprobe, c.Sysctl = true, sysctl })
+	link, err := os.ReadFile(sysctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(r.control), HelperName); string(link) != want {
+		t.Errorf("sysctl = %q, want %q: the link next to the control socket", link, want)
+	}
+	exe, _ := os.Executable()
+	if target, err := os.Readlink(string(link)); err != nil || target != exe {
+		t.Errorf("helper link -> %q (%v), want %q", target, err, exe)
+	}
+	if got := HelperControl(string(link), control.DefaultPath); got != r.control {
+		t.Errorf("HelperControl(%q) = %q, want the daemon's %q", link, got, r.control)
+	}
+	r.call(t, control.Request{Op: control.OpExit})
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got, _ := os.ReadFile(sysctl); string(got) != "/sbin/modprobe\n" {
+		t.Errorf("sysctl after exit = %q, want the old value back", got)
+	}
+	if _, err := os.Lstat(string(link)); !os.IsNotExist(err) {
+		t.Errorf("helper link after exit: %v, want it gone", err)
+	}
+}
+
+func TestHelperControl(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, HelperName)
+	if err := os.Symlink("/bin/true", link); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), HelperName)
+	if err := os.WriteFile(plain, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const def = "/run/gudevd/control"
+	for _, tt := range []struct{ name, argv0, want string }{
+		{"the kernel runs a daemon's link", link, filepath.Join(dir, "control")},
+		{"called as modprobe from PATH", "modprobe", def},
+		{"gudevd installed as /sbin/modprobe", plain, def},
+		{"run as gudevd modprobe", "/usr/sbin/gudevd", def},
+		{"a link that is gone", filepath.Join(t.TempDir(), HelperName), def},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HelperControl(tt.argv0, def); got != tt.want {
+				t.Errorf("HelperControl(%q) = %q, want %q", tt.argv0, got, tt.want)
+			}
+		})
 	}
 }
