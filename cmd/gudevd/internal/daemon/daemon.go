@@ -154,7 +154,7 @@ func New(cfg Config) (*Daemon, error) {
 		}
 		runner = d.pool
 	}
-	d.mods = modules.New(modules.Config{Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: cfg.LoadWorkers, Backoff: cfg.Backoff})
+	d.mods = modules.New(modules.Config{Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: cfg.LoadWorkers, MaxLoads: cfg.LoadWorkers, Backoff: cfg.Backoff})
 	return d, nil
 }
 
@@ -169,7 +169,9 @@ func (d *Daemon) newPool() (*workers.Pool, error) {
 		}
 		cmd = modules.WorkerCommand(exe, d.cfg.Tree, d.cfg.Sysfs, d.cfg.Level.Level().String())
 	}
-	return modules.NewPool(modules.PoolConfig{Log: d.log, Command: cmd, Max: d.cfg.LoadWorkers, Timeout: d.cfg.EventTimeout})
+	// modules bounds the loads to LoadWorkers; the pool has room for the
+	// kernel's own requests on top, which must never wait for a worker.
+	return modules.NewPool(modules.PoolConfig{Log: d.log, Command: cmd, Max: d.cfg.LoadWorkers + modules.KernelReserve, Timeout: d.cfg.EventTimeout})
 }
 
 // Ready is closed once the daemon handles signals and control requests.
@@ -432,6 +434,9 @@ func (d *Daemon) ServeControl(ctx context.Context, req control.Request) control.
 		return control.Reply{Stats: &s}
 	case control.OpLoad, control.OpModprobe:
 		defer d.hold()()
+		if req.Op == control.OpModprobe {
+			ctx = modules.KernelRequest(ctx)
+		}
 		res, err := d.mods.LoadNamed(ctx, req.Modules, req.Op == control.OpLoad)
 		if err != nil {
 			return control.Reply{Results: res, Error: err.Error()}

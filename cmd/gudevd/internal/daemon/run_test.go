@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,10 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
+	"github.com/gudevd/gudevd/modload/modloadtest"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 )
@@ -97,6 +102,25 @@ func (r *runningDaemon) call(t *testing.T, req control.Request) control.Reply {
 		t.Fatalf("control %s: %v", req.Op, err)
 	}
 	return rep
+}
+
+// waitRunning waits until n loads run in the pool.
+func (r *runningDaemon) waitRunning(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if r.d.pool.Stats().Running >= n {
+			return
+		}
+	}
+	t.Fatalf("%d loads did not start within 10 s", n)
+}
+
+// setSeqnum sets kernel/uevent_seqnum, as the kernel does before it sends.
+func (r *runningDaemon) setSeqnum(t *testing.T, seq uint64) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(r.sysfs, "kernel/uevent_seqnum"), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // event sends a uevent as the kernel does, counting it in
@@ -407,6 +431,65 @@ func TestHelperControl(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := HelperControl(tt.argv0, def); got != tt.want {
 				t.Errorf("HelperControl(%q) = %q, want %q", tt.argv0, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunNestedKernelRequest: a module whose init calls request_module()
+// makes the kernel run the helper, which asks the daemon for the nested
+// module while the outer load holds a load slot. With every slot held (one
+// here), the nested load must still run at once, whether nobody had asked
+// for it yet or a uevent's load of it is waiting for a slot; otherwise both
+// wait until the event timeout kills the outer worker.
+func TestRunNestedKernelRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		events []string // MODALIAS of each event, sent in order
+	}{
+		{"nested module not requested before", []string{"nest:outer"}},
+		{"nested module's own load waits for the slot", []string{"nest:outer", "nest:inner"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := modloadtest.WriteTree(dir,
+				modloadtest.Module{Name: "outer", Aliases: []string{"nest:outer"}},
+				modloadtest.Module{Name: "inner", Aliases: []string{"nest:inner"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r *runningDaemon
+			r = startDaemon(t, func(c *Config) {
+				c.Tree = modules.Tree{Root: dir, Dir: dir}
+				c.LoadWorkers = 1
+				c.EventTimeout = 20 * time.Second
+				sim := c.WorkerCommand
+				c.WorkerCommand = func(ctx context.Context) *exec.Cmd {
+					cmd := sim(ctx)
+					cmd.Env = append(cmd.Env, simWorkerEnv+"="+dir, simNestedEnv+"=outer=inner", simControlEnv+"="+c.Control)
+					return cmd
+				}
+			})
+			start := time.Now()
+			for i, alias := range tt.events {
+				r.src.ch <- sourceItem{ev: kernelEvent(t, uint64(i+1), "add", fmt.Sprintf("/devices/nest/%d", i), "nest", "MODALIAS="+alias)}
+				if i == 0 {
+					// The outer load holds the only slot before the
+					// next event's load asks for one.
+					r.waitRunning(t, 1)
+				}
+			}
+			r.setSeqnum(t, uint64(len(tt.events)))
+			r.call(t, control.Request{Op: control.OpSettle})
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("settle took %v: the nested request waited for the outer load's slot", took)
+			}
+			want := map[string]int{"outer": 1, "inner": 1}
+			if diff := cmp.Diff(want, syscallsPerModule(t, r.syscall)); diff != "" {
+				t.Errorf("load syscalls (-want +got):\n%s", diff)
+			}
+			if f := r.d.stats().Failed; len(f) != 0 {
+				t.Errorf("failed modules: %v", f)
 			}
 		})
 	}

@@ -31,6 +31,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 	"github.com/gudevd/gudevd/modalias"
 	"github.com/gudevd/gudevd/modload"
@@ -39,9 +40,11 @@ import (
 )
 
 const (
-	simWorkerEnv = "GUDEVD_SIM_WORKER" // the module tree: this process is a load worker over it
-	simLogEnv    = "GUDEVD_SIM_LOG"    // file the fake kernel appends one line per load syscall to
-	simLatency   = 2 * time.Millisecond
+	simWorkerEnv  = "GUDEVD_SIM_WORKER"  // the module tree: this process is a load worker over it
+	simLogEnv     = "GUDEVD_SIM_LOG"     // file the fake kernel appends one line per load syscall to
+	simNestedEnv  = "GUDEVD_SIM_NESTED"  // OUTER=INNER: OUTER's init requests INNER, as request_module() does
+	simControlEnv = "GUDEVD_SIM_CONTROL" // the daemon's control socket, which a nested request asks
+	simLatency    = 2 * time.Millisecond
 )
 
 func TestMain(m *testing.M) {
@@ -64,7 +67,11 @@ func simWorker(dir string) int {
 		return 1
 	}
 	defer conn.Close()
-	l := modload.NewLoader(dir, "", nil, modload.WithKernel(k))
+	var kernel modload.Kernel = k
+	if outer, inner, ok := strings.Cut(os.Getenv(simNestedEnv), "="); ok {
+		kernel = nestingKernel{Kernel: k, outer: outer, inner: inner, control: os.Getenv(simControlEnv)}
+	}
+	l := modload.NewLoader(dir, "", nil, modload.WithKernel(kernel))
 	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(l)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -77,6 +84,39 @@ func simWorker(dir string) int {
 	defer hwm.Close()
 	fmt.Fprintln(hwm, peakRSS())
 	return 0
+}
+
+// nestingKernel is a kernel in which the init of module outer calls
+// request_module(inner): the kernel runs the modprobe helper, which asks the
+// daemon on control for inner, and the outer load waits for it while its
+// worker holds its load slot.
+type nestingKernel struct {
+	*modloadtest.Kernel
+	outer, inner, control string
+}
+
+func (k nestingKernel) FinitModule(fd int, params string, flags int) error {
+	if name, err := imageName(fd); err == nil && name == k.outer {
+		// The init runs a while before it asks, so that a test can
+		// queue another load behind this one's slot first.
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := control.Call(ctx, k.control, control.Request{Op: control.OpModprobe, Modules: []string{k.inner}}); err != nil {
+			return fmt.Errorf("request_module(%s) from %s's init: %w", k.inner, k.outer, err)
+		}
+	}
+	return k.Kernel.FinitModule(fd, params, flags)
+}
+
+// imageName reads the module name from the file behind fd.
+func imageName(fd int) (string, error) {
+	b := make([]byte, 4096)
+	n, err := syscall.Pread(fd, b, 0)
+	if err != nil {
+		return "", err
+	}
+	return modloadtest.NameOf(b[:n]), nil
 }
 
 // simCommand starts simWorker over dir, recording to log.

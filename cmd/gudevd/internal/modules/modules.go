@@ -35,6 +35,9 @@ type Config struct {
 	Runner  Runner
 	// Parallel is how many steps of one plan may run at once.
 	Parallel int
+	// MaxLoads is how many loads run at once, the kernel's own requests
+	// aside (see KernelReserve); 0 means no bound.
+	MaxLoads int
 	// Backoff is the wait before each retry of a transient failure; its
 	// length is the number of retries. Nil means DefaultBackoff().
 	Backoff []time.Duration
@@ -51,6 +54,7 @@ type Modules struct {
 	pool     Runner
 	parallel int             // steps of one plan that may run at once
 	backoff  []time.Duration // waits before the retries of a transient failure
+	slots    *slots
 
 	flightMu sync.Mutex         // guards flights
 	flights  map[string]*flight // walks of one MODALIAS's plan in progress
@@ -85,6 +89,7 @@ func New(cfg Config) *Modules {
 		pool:     cfg.Runner,
 		parallel: max(cfg.Parallel, 1),
 		backoff:  cfg.Backoff,
+		slots:    newSlots(cfg.MaxLoads),
 		flights:  map[string]*flight{},
 		cat:      cfg.Catalog,
 		loads:    map[string]uint64{},
@@ -246,6 +251,9 @@ func resultOf(name string, err error) Result {
 // loadStep asks the group for one module. Only the request that starts the
 // run sends a job; the others share its outcome.
 func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool) error {
+	if isKernelRequest(ctx) {
+		defer m.slots.urge(s.Name)()
+	}
 	do := m.group.Do
 	if retry {
 		do = m.group.Retry
@@ -324,8 +332,13 @@ func waitReaped(ctx context.Context, err error) error {
 
 // attempt sends one load job to the pool and records its outcome.
 func (m *Modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]byte, error) {
+	release, err := m.slots.acquire(ctx, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("load module %s: wait for a load slot: %w", s.Name, err)
+	}
 	start := time.Now()
 	out, err := m.pool.Run(ctx, job)
+	release()
 	if err != nil {
 		// The worker died or timed out: no result came back, and whether the
 		// kernel got the syscall is unknown. Count it as a failure of this
