@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get
 
-.PHONY: demo test bench deps build testdata
+.PHONY: demo test bench bench-requests deps build testdata
 
 build:
 	$(GO) build -o bin/gudevd ./cmd/gudevd
@@ -20,8 +20,9 @@ deps:
 	fi
 
 # test runs every package's tests, the modprobe conformance tests and the
-# small QEMU proof (6.1 at 8 vCPUs, systemd-udevd and gudevd), which fails
-# rather than skips when a tool is missing.
+# small QEMU proofs (6.1 at 8 vCPUs, systemd-udevd and gudevd; the request
+# storm at 4 vCPUs, kmod modprobe and gudevd as the kernel's helper), which fail
+# rather than skip when a tool is missing.
 test: deps
 	$(GO) vet ./...
 	GUDEVD_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 60m ./...
@@ -36,6 +37,14 @@ demo: deps
 # an interrupted bench resumes). Hours on two host cores.
 bench: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness bench -out test/qemu/results
+
+# bench-requests runs the kernel's own module requests: one process per
+# vCPU makes the kernel request the same modules at once, with kmod's
+# modprobe and with gudevd as the kernel's helper, on both kernels at 4, 16
+# and 64 vCPUs; it writes test/qemu/results/requests.md (runs/ keeps each
+# run and its guest files, so an interrupted bench resumes).
+bench-requests: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness bench -requests -out test/qemu/results
 
 # testdata refreshes what the unit tests read from QEMU guests; see also
 # modalias/testdata/regen.sh and modload/testdata/regen.sh.

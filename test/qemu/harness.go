@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gudevd/gudevd/test/qemu/internal/kmodset"
+	"github.com/gudevd/gudevd/test/qemu/internal/report"
 )
 
 // Harness builds guests and boots them. The zero value is not usable; set
@@ -62,13 +63,37 @@ func (h *Harness) buildStatic(ctx context.Context, pkg, dst string) error {
 
 // ModuleSet returns the modules a kernel's guest needs, the same for every
 // scenario: the list committed in testdata/modules-<kernel>.txt, which
-// `qemu-harness capture` regenerates with DiscoverModules.
+// `qemu-harness capture` regenerates with DiscoverModules, plus what the
+// request storm's names resolve to (report.StormRequestNames) with their
+// dependencies and soft dependencies. No device asks for those, so the
+// coldplug scenarios never load them.
 func (h *Harness) ModuleSet(ctx context.Context, k Kernel) ([]string, error) {
+	var mods []string
 	b, err := os.ReadFile(moduleSetFile(k))
 	if err == nil {
-		return strings.Fields(string(b)), nil
+		mods = strings.Fields(string(b))
+	} else if mods, err = h.DiscoverModules(ctx, k); err != nil {
+		return nil, err
 	}
-	return h.DiscoverModules(ctx, k)
+	_, set, err := h.moduleIndex(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return union(mods, set.Closure(report.StormRequestNames())), nil
+}
+
+// moduleIndex returns a kernel's extracted tree and kmodset's reading of
+// its depmod files.
+func (h *Harness) moduleIndex(ctx context.Context, k Kernel) (*kernelTree, *kmodset.Set, error) {
+	t, err := h.kernelTree(ctx, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := kmodset.Load(os.DirFS(t.ModDir))
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, set, nil
 }
 
 func moduleSetFile(k Kernel) string {
@@ -82,11 +107,7 @@ func moduleSetFile(k Kernel) string {
 // testdata/modules-<kernel>.txt.
 func (h *Harness) DiscoverModules(ctx context.Context, k Kernel) ([]string, error) {
 	cache := moduleSetFile(k)
-	t, err := h.kernelTree(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	set, err := kmodset.Load(os.DirFS(t.ModDir))
+	t, set, err := h.moduleIndex(ctx, k)
 	if err != nil {
 		return nil, err
 	}

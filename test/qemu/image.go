@@ -197,6 +197,11 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 		h.images[key] = img
 	}
 	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Cmdline: "gudevd.mode=" + mode}
+	if isStorm(mode) {
+		// A coldplug and then the storm, whose loads at 64 vCPUs on 6.1
+		// take minutes each under TCG.
+		vm.Timeout = 2 * DefaultTimeout(cpus)
+	}
 	if h.Console {
 		vm.Progress = h.Progress
 	} else {

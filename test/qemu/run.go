@@ -24,22 +24,42 @@ import (
 //   - none: nothing after boot, the kernel's own loads.
 var Scenarios = []string{"udevd", "gudevd", "gudevd-scan", "alongside", "none"}
 
+// StormScenarios are the request storms (report.StormActions): after the
+// same gudevd coldplug, one process per vCPU makes the kernel request the
+// same modules at once, with the kernel's helper
+// (/proc/sys/kernel/modprobe) being
+//
+//   - storm-kmod: kmod's /sbin/modprobe, as Debian ships it;
+//   - storm-gudevd: gudevd's link (gudevd daemon --kernel-modprobe), which
+//     asks the daemon.
+var StormScenarios = []string{"storm-kmod", "storm-gudevd"}
+
+func isStorm(scenario string) bool {
+	for _, s := range StormScenarios {
+		if s == scenario {
+			return true
+		}
+	}
+	return false
+}
+
 // Result is one scenario run.
 type Result struct {
 	Report  report.Report
 	Summary report.Summary
-	Files   map[string][]byte // the guest's /out: trace, dmesg, gudevd log and stats
+	Storm   *report.StormSummary // request storms only
+	Files   map[string][]byte    // the guest's /out: trace, dmesg, gudevd log and stats
 }
 
 // Run boots kernel k at cpus vCPUs, runs scenario and returns what the
 // guest measured.
 func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) (*Result, error) {
-	known := false
+	known := isStorm(scenario)
 	for _, s := range Scenarios {
 		known = known || s == scenario
 	}
 	if !known {
-		return nil, fmt.Errorf("run scenario %q: unknown (have %s)", scenario, strings.Join(Scenarios, ", "))
+		return nil, fmt.Errorf("run scenario %q: unknown (have %s, %s)", scenario, strings.Join(Scenarios, ", "), strings.Join(StormScenarios, ", "))
 	}
 	mods, err := h.ModuleSet(ctx, k)
 	if err != nil {
@@ -64,7 +84,45 @@ func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) 
 	}
 	sizes := moduleSizes(t)
 	res := &Result{Report: *rep, Summary: report.Summarize(rep, sizes), Files: b.Files}
+	if isStorm(scenario) {
+		st, err := stormSummary(t, rep, b.Files)
+		if err != nil {
+			return nil, fmt.Errorf("run %s on %s at %d vCPUs: %w; last console lines:\n%s", scenario, k.Name, cpus, err, tail(b.Console, 25))
+		}
+		res.Storm = st
+	}
 	return res, nil
+}
+
+// stormSummary counts a request storm from the guest's files: the storm
+// program's result, and the trace, parsed here for the requests and helper
+// runs (the console report carries only the load syscalls). Request names
+// are resolved with kmodset over the kernel's tree, not by the code under
+// test.
+func stormSummary(t *kernelTree, rep *report.Report, files map[string][]byte) (*report.StormSummary, error) {
+	raw, ok := files["storm.json"]
+	if !ok {
+		return nil, fmt.Errorf("%w: the storm program wrote no result", ErrGuestFailed)
+	}
+	var st report.Storm
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("%w: decode storm result: %v", ErrGuestFailed, err)
+	}
+	reqs, helpers, err := report.ParseRequests(bytes.NewReader(files["trace.txt"]))
+	if err != nil {
+		return nil, err
+	}
+	set, err := kmodset.Load(os.DirFS(t.ModDir))
+	if err != nil {
+		return nil, err
+	}
+	helper, _, _ := strings.Cut(string(files["helper.txt"]), "\n")
+	s := report.SummarizeStorm(report.StormInput{
+		Report: rep, Storm: &st, Requests: reqs, Helpers: helpers,
+		Helper: strings.TrimSpace(helper), Dmesg: string(files["dmesg.txt"]),
+		Resolve: set.Match,
+	})
+	return &s, nil
 }
 
 // parseReport finds the JSON report between the markers on the console.

@@ -23,16 +23,22 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// WriteSideBySide prints one column per summary: the demo's table.
-func WriteSideBySide(w io.Writer, sums []report.Summary) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	row := func(label string, f func(report.Summary) string) {
+// columns returns a function that prints one row of a side-by-side table:
+// a label, then f of each run.
+func columns[S any](tw *tabwriter.Writer, sums []S) func(label string, f func(S) string) {
+	return func(label string, f func(S) string) {
 		cells := []string{label}
 		for _, s := range sums {
 			cells = append(cells, f(s))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
+}
+
+// WriteSideBySide prints one column per summary: the demo's table.
+func WriteSideBySide(w io.Writer, sums []report.Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	row := columns(tw, sums)
 	row("", func(s report.Summary) string { return s.Scenario })
 	row("kernel, vCPUs", func(s report.Summary) string { return fmt.Sprintf("%s, %d", s.Kernel, s.CPUs) })
 	row("load syscalls", func(s report.Summary) string { return fmt.Sprint(s.LoadSyscalls) })
@@ -83,4 +89,92 @@ func WriteMarkdown(w io.Writer, sums []report.Summary) error {
 		}
 	}
 	return nil
+}
+
+// WriteStormSideBySide prints one column per request storm.
+func WriteStormSideBySide(w io.Writer, sums []report.StormSummary) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	row := columns(tw, sums)
+	row("", func(s report.StormSummary) string { return s.Scenario })
+	row("kernel, vCPUs", func(s report.StormSummary) string { return fmt.Sprintf("%s, %d", s.Kernel, s.CPUs) })
+	row("helper", func(s report.StormSummary) string { return s.Helper })
+	row("storm processes", func(s report.StormSummary) string { return fmt.Sprint(s.Procs) })
+	row("module requests", func(s report.StormSummary) string { return fmt.Sprint(s.Requests) })
+	row("helper executions", func(s report.StormSummary) string { return fmt.Sprint(s.Helpers) })
+	row("load syscalls", func(s report.StormSummary) string { return fmt.Sprint(s.LoadSyscalls) })
+	row("duplicate loads", func(s report.StormSummary) string { return fmt.Sprint(s.Duplicates) })
+	row("EEXIST", func(s report.StormSummary) string { return fmt.Sprint(s.EEXIST) })
+	row("other errors", func(s report.StormSummary) string { return fmt.Sprint(s.OtherErrors) })
+	row("unnamed / named by helper", func(s report.StormSummary) string { return fmt.Sprintf("%d / %d", s.Unnamed, s.ByHelper) })
+	row("calls that found no module", func(s report.StormSummary) string { return fmt.Sprint(s.Missing) })
+	row("kmod busy (5 s)", func(s report.StormSummary) string { return fmt.Sprint(s.KmodBusy) })
+	row("storm wall time", func(s report.StormSummary) string { return fmt.Sprintf("%.2f s", s.WallSeconds) })
+	row("storm modules loaded", func(s report.StormSummary) string { return strings.Join(s.Loaded, " ") })
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range sums {
+		fmt.Fprintf(w, "\n%s: %s\n", s.Scenario, stormDetail(s))
+	}
+	return nil
+}
+
+// stormDetail is the per-name and per-module breakdown of a storm.
+func stormDetail(s report.StormSummary) string {
+	var parts []string
+	for _, n := range report.StormRequestNames() {
+		c := s.PerName[n]
+		parts = append(parts, fmt.Sprintf("%s %d req/%d procs/%d helpers", n, c.Requests, c.Processes, c.Helpers))
+	}
+	var mods []string
+	for m := range s.PerModule {
+		mods = append(mods, m)
+	}
+	sort.Strings(mods)
+	for _, m := range mods {
+		c := s.PerModule[m]
+		name := m
+		if name == "" {
+			name = "(unnamed)"
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d (EEXIST %d, errors %d)", name, c.Loads, c.EEXIST, c.Errors))
+	}
+	var outs []string
+	for o, n := range s.Outcomes {
+		outs = append(outs, fmt.Sprintf("%s×%d", o, n))
+	}
+	sort.Strings(outs)
+	return strings.Join(parts, "; ") + "; outcomes: " + strings.Join(outs, " ")
+}
+
+// WriteStormMarkdown writes the request-storm table, one row per run, and
+// the per-name and per-module counts of each run below it.
+func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
+	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (by helper) | found no module | kmod busy | storm wall (s) | storm modules loaded |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, s := range sums {
+		_, err := fmt.Fprintf(w, "| %s | %d | %s | %d | %d | %d | %d | %d | %d | %d (%d) | %d | %d | %.2f | %d |\n",
+			s.Kernel, s.CPUs, stormHelperName(s.Scenario), s.Requests, s.Helpers, s.LoadSyscalls, s.Duplicates, s.EEXIST,
+			s.OtherErrors, s.Unnamed, s.ByHelper, s.Missing, s.KmodBusy, s.WallSeconds, len(s.Loaded))
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	for _, s := range sums {
+		if _, err := fmt.Fprintf(w, "- %s, %d vCPUs, %s: %s\n", s.Kernel, s.CPUs, stormHelperName(s.Scenario), stormDetail(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func stormHelperName(scenario string) string {
+	switch scenario {
+	case "storm-kmod":
+		return "kmod modprobe"
+	case "storm-gudevd":
+		return "gudevd"
+	}
+	return scenario
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gudevd/gudevd/test/qemu/internal/report"
 )
 
@@ -274,5 +276,72 @@ func TestDuplicateLoads(t *testing.T) {
 	got := duplicateLoads(calls)
 	if len(got) != 1 || got[0] != "kvm" {
 		t.Errorf("duplicateLoads = %v, want [kvm]: a retry after ENOMEM is not a duplicate, a second kvm is", got)
+	}
+}
+
+// TestStormProblems runs TestRequestStormOnRealKernel's checks on real
+// storms (6.1 at 4 vCPUs, saved by `qemu-harness run -out`): each fails
+// the other helper's check, so the QEMU test can fail. The kmod run is from
+// the first storm program, whose actions started one after another behind
+// one wake-up (GOMAXPROCS 1 on a pinned process): one process got to md4
+// after it was loaded and never requested crypto-md4, which the barrier
+// check catches.
+func TestStormProblems(t *testing.T) {
+	load := func(name string) report.StormSummary {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s report.StormSummary
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	kmod, gudevd := load("storm-6.1-004-kmod-staggered.json"), load("storm-6.1-004-gudevd.json")
+	tests := []struct {
+		name   string
+		s      report.StormSummary
+		helper string
+		dedup  bool
+		want   []string
+	}{
+		{"gudevd under the gudevd check", gudevd, "/run/gudevd/modprobe", true, nil},
+		{"kmod under the kmod check", kmod, "/sbin/modprobe", false, []string{"crypto-md4 requested by 3 of 4 processes"}},
+		{"kmod under the gudevd check", kmod, "/run/gudevd/modprobe", true, []string{
+			`the kernel's helper was "/sbin/modprobe", want "/run/gudevd/modprobe"`,
+			"crypto-md4 requested by 3 of 4 processes",
+			"2 load syscalls for af_alg (EEXIST 1), want 1",
+			"4 load syscalls for algif_hash (EEXIST 3), want 1",
+			"4 load syscalls for can_raw (EEXIST 3), want 1",
+			"4 load syscalls for minix (EEXIST 3), want 1",
+			"16 load syscalls for 6 storm modules loaded ([af_alg algif_hash can can_raw md4 minix])",
+		}},
+		{"gudevd under the kmod check", gudevd, "/sbin/modprobe", false, []string{
+			`the kernel's helper was "/run/gudevd/modprobe", want "/sbin/modprobe"`,
+			"no module loaded twice (6 load syscalls): the storm raced nothing",
+		}},
+		{"a storm that did not happen", report.StormSummary{Helper: "/run/gudevd/modprobe", Procs: 4}, "/run/gudevd/modprobe", true, []string{
+			"net-pf-29 requested by 0 of 4 processes",
+			"fs-minix requested by 0 of 4 processes",
+			"net-pf-38 requested by 0 of 4 processes",
+			"crypto-md4 requested by 0 of 4 processes",
+			"net-pf-29 never requested",
+			"can-proto-1 never requested",
+			"fs-minix never requested",
+			"net-pf-38 never requested",
+			"algif-hash never requested",
+			"crypto-md4 never requested",
+			"crypto-md4-all never requested",
+			"no storm module loaded",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := stormProblems(tt.s, tt.helper, tt.dedup)
+			if diff := cmp.Diff(tt.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				t.Errorf("stormProblems (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

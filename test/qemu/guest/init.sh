@@ -53,8 +53,30 @@ trace_start() {
 		echo 1 > $T/events/syscalls/sys_exit_$e/enable
 	done
 	echo 1 > $T/events/module/module_load/enable
+	[ "$1" = storm ] && storm_trace
 	echo > $T/trace
 	echo 1 > $T/tracing_on
+}
+
+# What a request storm adds: every request_module() that got a helper slot
+# (module:module_request, in the requesting task), and every run of the
+# helper. call_usermodehelper execs the helper with kernel_execve(path,
+# argv) in a new task, argv being {path, "-q", "--", NAME}; a kprobe there
+# names the run, and sched_process_exec, filtered on the helper's path
+# (/sbin/modprobe or /run/gudevd/modprobe), says the exec succeeded. The
+# trace clock is CLOCK_MONOTONIC, the clock guesttool storm stamps the
+# barrier with.
+storm_trace() {
+	echo mono > $T/trace_clock
+	echo 1 > $T/events/module/module_request/enable
+	if grep -q ' kernel_execve$' /proc/kallsyms; then
+		echo 'p:gudevd/umh kernel_execve file=+0(%di):string arg1=+0(+8(%si)):string name=+0(+24(%si)):string' >> $T/kprobe_events
+		echo 1 > $T/events/gudevd/umh/enable
+	else
+		echo "gudevd-guest: no kernel_execve in kallsyms, helper runs stay uncounted"
+	fi
+	echo 'filename ~ "*modprobe"' > $T/events/sched/sched_process_exec/filter
+	echo 1 > $T/events/sched/sched_process_exec/enable
 }
 
 uptime_now() { cut -d' ' -f1 /proc/uptime; }
@@ -74,6 +96,23 @@ udevd_coldplug() {
 
 gudevd_settle() {
 	gudevd settle --timeout=$((120 + 10 * $(nproc)))s || settle_rc=$?
+}
+
+# scenario_end stops the trace and reports: the JSON report on the
+# console, the trace, dmesg, /proc/modules and gudevd's counters in /out.
+# Late loads (e.g. request_module from a probe that finished after settle)
+# still count: give them a moment before stopping the trace.
+scenario_end() {
+	sleep 1
+	echo 0 > $T/tracing_on
+	case "$mode" in gudevd*|alongside|storm-*) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
+	cat /proc/modules > /out/modules-end.txt
+	cp $T/trace /out/trace.txt
+	dmesg > /out/dmesg.txt
+	dmesg -n 1
+	echo GUDEVD-REPORT-BEGIN
+	guesttool report -trace $T/trace -start "$t0" -settled "$t1" -scenario "$mode" -settle-exit $settle_rc
+	echo GUDEVD-REPORT-END
 }
 
 case "$mode" in
@@ -150,18 +189,30 @@ udevd|gudevd|gudevd-scan|alongside|none)
 		;;
 	esac
 	t1=$(uptime_now)
-	# Late loads (e.g. request_module from a probe that finished after
-	# settle) still count: give them a moment before stopping the trace.
+	scenario_end
+	;;
+storm-kmod|storm-gudevd)
+	# The same coldplug in both (gudevd, one load per module), so the
+	# modules loaded before the storm are the same; only the kernel's
+	# helper differs: kmod's modprobe, or gudevd's link, which asks the
+	# daemon.
+	settle_rc=0
+	echo /sbin/modprobe > /proc/sys/kernel/modprobe
+	case "$mode" in
+	storm-kmod) gudevd daemon --coldplug > /out/gudevd.log 2>&1 & ;;
+	storm-gudevd) gudevd daemon --coldplug --kernel-modprobe > /out/gudevd.log 2>&1 & ;;
+	esac
+	gudevd_settle
+	# Late coldplug loads must not land in the storm's trace.
 	sleep 1
-	echo 0 > $T/tracing_on
-	case "$mode" in gudevd*|alongside) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
-	cat /proc/modules > /out/modules-end.txt
-	cp $T/trace /out/trace.txt
-	dmesg > /out/dmesg.txt
-	dmesg -n 1
-	echo GUDEVD-REPORT-BEGIN
-	guesttool report -trace $T/trace -start "$t0" -settled "$t1" -scenario "$mode" -settle-exit $settle_rc
-	echo GUDEVD-REPORT-END
+	cat /proc/sys/kernel/modprobe > /out/helper.txt
+	ls -l /run/gudevd >> /out/helper.txt 2>&1
+	cat /proc/modules > /out/modules-start.txt
+	trace_start storm
+	t0=$(uptime_now)
+	guesttool storm -procs "$(nproc)" -out /out/storm.json || echo "gudevd-guest: storm failed"
+	t1=$(uptime_now)
+	scenario_end
 	;;
 *)
 	echo "gudevd-guest: unknown mode $mode"

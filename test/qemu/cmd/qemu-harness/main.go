@@ -38,14 +38,15 @@ func run(ctx context.Context, args []string) error {
 	repo := fl.String("repo", ".", "repository root (capture)")
 	kernel := fl.String("kernel", "6.1", "kernel for run and demo: 6.1 or 6.12")
 	kernels := fl.String("kernels", "6.1,6.12", "kernels (bench)")
-	scenario := fl.String("scenario", "udevd", "scenario (run): "+strings.Join(qemu.Scenarios, ", "))
+	scenario := fl.String("scenario", "udevd", "scenario (run): "+strings.Join(append(qemu.Scenarios, qemu.StormScenarios...), ", "))
 	scenarios := fl.String("scenarios", strings.Join(qemu.Scenarios, ","), "scenarios (bench)")
 	cpus := fl.Int("cpus", 16, "vCPUs (run, demo)")
 	cpuList := fl.String("cpu-list", "4,16,32,64", "vCPU counts (bench)")
 	out := fl.String("out", "", "directory for results: the guest's files (run), bench.md, bench.svg and runs/ (bench; default bench-results)")
 	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams) or only \"libudev\"")
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
-	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg from OUT/runs")
+	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
+	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,6 +74,15 @@ func run(ctx context.Context, args []string) error {
 	case "bench":
 		if *out == "" {
 			*out = "bench-results"
+		}
+		if *requests {
+			list := "4,16,64"
+			fl.Visit(func(f *flag.Flag) {
+				if f.Name == "cpu-list" {
+					list = *cpuList
+				}
+			})
+			return cmdBenchRequests(ctx, h, split(*kernels), list, *out, *resume, *reportOnly)
 		}
 		return cmdBench(ctx, h, split(*kernels), split(*scenarios), *cpuList, *out, *resume, *reportOnly)
 	}
@@ -107,6 +117,15 @@ func cmdRun(ctx context.Context, h *qemu.Harness, kernel, scenario string, cpus 
 		if err := os.WriteFile(filepath.Join(out, "summary.json"), b, 0o644); err != nil {
 			return err
 		}
+	}
+	if res.Storm != nil {
+		if out != "" {
+			b, _ := json.MarshalIndent(res.Storm, "", "  ")
+			if err := os.WriteFile(filepath.Join(out, "storm-summary.json"), b, 0o644); err != nil {
+				return err
+			}
+		}
+		return qemu.WriteStormSideBySide(os.Stdout, []report.StormSummary{*res.Storm})
 	}
 	if err := qemu.WriteSideBySide(os.Stdout, []report.Summary{res.Summary}); err != nil {
 		return err
@@ -148,63 +167,94 @@ func cmdDemo(ctx context.Context, h *qemu.Harness, kernel string, cpus int) erro
 // cmdBench runs every kernel, scenario and vCPU count, saving each run so an
 // interrupted bench resumes, and rewrites the table and plot after each.
 func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume, reportOnly bool) error {
-	var counts []int
-	for _, c := range split(cpuList) {
-		n, err := strconv.Atoi(c)
-		if err != nil || n < 1 {
-			return fmt.Errorf("parse -cpu-list %q: bad count %q", cpuList, c)
-		}
-		counts = append(counts, n)
+	counts, err := parseCounts(cpuList)
+	if err != nil {
+		return err
 	}
-	runs := filepath.Join(out, "runs")
+	l := benchLoop[report.Summary]{
+		h: h, kernels: kernels, scenarios: scenarios, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
+		name:  func(k qemu.Kernel, n int, sc string) string { return fmt.Sprintf("%s-%03d-%s", k.Name, n, sc) },
+		keep:  func(res *qemu.Result) (report.Summary, bool) { return res.Summary, false },
+		write: func(sums []report.Summary) error { return writeBench(out, sums) },
+	}
+	if err := l.run(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "bench.md"), filepath.Join(out, "bench.svg"))
+	return l.failure()
+}
+
+// benchLoop is a resumable benchmark: every vCPU count (outermost, so a
+// bench cut short still covers every kernel, and the slow 64-vCPU runs
+// come last), kernel and scenario, each run's summary saved in
+// OUT/runs/NAME.json and reused on the next start.
+type benchLoop[S any] struct {
+	h                  *qemu.Harness
+	kernels, scenarios []string
+	counts             []int
+	out                string
+	resume, reportOnly bool
+	name               func(k qemu.Kernel, cpus int, scenario string) string
+	keep               func(*qemu.Result) (S, bool) // the summary, and whether to keep the guest's files in runs/NAME/
+	write              func([]S) error              // rewrites the tables after every run
+
+	failed []string
+}
+
+func (l *benchLoop[S]) run(ctx context.Context) error {
+	runs := filepath.Join(l.out, "runs")
 	if err := os.MkdirAll(runs, 0o755); err != nil {
 		return err
 	}
-	var sums []report.Summary
-	var failed []string
-	// vCPU counts outermost: a bench cut short still covers both kernels.
-	for _, n := range counts {
-		for _, kn := range kernels {
+	var sums []S
+	for _, n := range l.counts {
+		for _, kn := range l.kernels {
 			k, err := qemu.KernelByName(kn)
 			if err != nil {
 				return err
 			}
-			for _, sc := range scenarios {
-				p := filepath.Join(runs, fmt.Sprintf("%s-%03d-%s.json", k.Name, n, sc))
-				var s report.Summary
-				if b, err := os.ReadFile(p); err == nil && resume && json.Unmarshal(b, &s) == nil {
+			for _, sc := range l.scenarios {
+				p := filepath.Join(runs, l.name(k, n, sc)+".json")
+				var s S
+				if b, err := os.ReadFile(p); err == nil && l.resume && json.Unmarshal(b, &s) == nil {
 					sums = append(sums, s)
 					continue
 				}
-				if reportOnly {
+				if l.reportOnly {
 					continue
 				}
-				res, err := h.Run(ctx, k, sc, n)
+				res, err := l.h.Run(ctx, k, sc, n)
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
 					}
 					fmt.Fprintf(os.Stderr, "FAIL %s %s %d vCPUs: %v\n", k.Name, sc, n, err)
-					failed = append(failed, fmt.Sprintf("%s/%s/%d", k.Name, sc, n))
+					l.failed = append(l.failed, fmt.Sprintf("%s/%s/%d", k.Name, sc, n))
 					continue
 				}
-				b, _ := json.MarshalIndent(res.Summary, "", "  ")
+				s, files := l.keep(res)
+				b, _ := json.MarshalIndent(s, "", "  ")
 				if err := os.WriteFile(p, b, 0o644); err != nil {
 					return err
 				}
-				sums = append(sums, res.Summary)
-				if err := writeBench(out, sums); err != nil {
+				if files {
+					if err := writeFiles(filepath.Join(runs, l.name(k, n, sc)), res.Files); err != nil {
+						return err
+					}
+				}
+				sums = append(sums, s)
+				if err := l.write(sums); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := writeBench(out, sums); err != nil {
-		return err
-	}
-	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "bench.md"), filepath.Join(out, "bench.svg"))
-	if len(failed) > 0 {
-		return fmt.Errorf("%d runs failed: %s", len(failed), strings.Join(failed, ", "))
+	return l.write(sums)
+}
+
+func (l *benchLoop[S]) failure() error {
+	if len(l.failed) > 0 {
+		return fmt.Errorf("%d runs failed: %s", len(l.failed), strings.Join(l.failed, ", "))
 	}
 	return nil
 }
@@ -230,4 +280,48 @@ func writeBench(out string, sums []report.Summary) error {
 		return err
 	}
 	return svg.Close()
+}
+
+// cmdBenchRequests runs the request storms under kmod's modprobe and under
+// gudevd on every kernel and vCPU count into OUT/requests.md, resumable
+// like cmdBench (runs/requests-KERNEL-NNN-SCENARIO.json). Each run's guest
+// files (trace, dmesg, gudevd log, the storm's result) stay next to it.
+func cmdBenchRequests(ctx context.Context, h *qemu.Harness, kernels []string, cpuList, out string, resume, reportOnly bool) error {
+	counts, err := parseCounts(cpuList)
+	if err != nil {
+		return err
+	}
+	l := benchLoop[report.StormSummary]{
+		h: h, kernels: kernels, scenarios: qemu.StormScenarios, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
+		name: func(k qemu.Kernel, n int, sc string) string { return fmt.Sprintf("requests-%s-%03d-%s", k.Name, n, sc) },
+		keep: func(res *qemu.Result) (report.StormSummary, bool) { return *res.Storm, true },
+		write: func(sums []report.StormSummary) error {
+			f, err := os.Create(filepath.Join(out, "requests.md"))
+			if err != nil {
+				return err
+			}
+			if err := qemu.WriteStormMarkdown(f, sums); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		},
+	}
+	if err := l.run(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s\n", filepath.Join(out, "requests.md"))
+	return l.failure()
+}
+
+func parseCounts(cpuList string) ([]int, error) {
+	var counts []int
+	for _, c := range split(cpuList) {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("parse -cpu-list %q: bad count %q", cpuList, c)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }

@@ -20,13 +20,15 @@ var commands = []command{
 	{"loadall", cmdLoadAll},
 	{"trigger", cmdTrigger},
 	{"report", cmdReport},
+	{"storm", cmdStorm},
+	{"storm-child", cmdStormChild},
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: guesttool capture|modaliases|loadall|trigger|report [ARGS]")
+		fmt.Fprintln(os.Stderr, "usage: guesttool capture|modaliases|loadall|trigger|report|storm [ARGS]")
 		os.Exit(2)
 	}
 	for _, c := range commands {
