@@ -33,7 +33,25 @@
 //     device appears (ModuleSet), with depmod run over just those files.
 //
 // Every scenario of a kernel boots the same image; /init picks the scenario
-// from gudevd.mode= on the command line.
+// from gudevd.mode= on the command line. The module set also holds what the
+// request storm's names resolve to (can, can_raw, minix, af_alg,
+// algif_hash, md4), which no device loads.
+//
+// # Request storms
+//
+// The kernel's own request_module() runs /proc/sys/kernel/modprobe as
+// `PATH -q -- NAME`, once per request, from every CPU that asks. The
+// storm-kmod and storm-gudevd scenarios run the same gudevd coldplug, then
+// point the kernel at kmod's /sbin/modprobe or at gudevd (daemon
+// --kernel-modprobe), and guesttool storm starts one process per vCPU,
+// each pinned to its CPU and each action on its own thread blocked on one
+// pipe, which the parent closes once all are ready. Every process then
+// asks for the same address families, file system and crypto algorithms
+// (report.StormActions). tracefs adds module:module_request (the request,
+// in the requesting task), a kprobe on kernel_execve (the helper run and
+// its NAME) and sched_process_exec filtered on the helper's path (the exec
+// succeeded), on CLOCK_MONOTONIC, the clock the storm stamps its barrier
+// with. The host counts per name and per module (report.SummarizeStorm).
 //
 // # How loads are counted
 //
@@ -50,8 +68,9 @@
 //
 //	go run ./test/qemu/cmd/qemu-harness demo      # 6.1 at 16 vCPUs, udevd vs gudevd
 //	go run ./test/qemu/cmd/qemu-harness bench     # both kernels, 4-64 vCPUs, all scenarios
+//	go run ./test/qemu/cmd/qemu-harness bench -requests   # the request storms, 4, 16, 64 vCPUs
 //	go run ./test/qemu/cmd/qemu-harness capture   # refresh */testdata/guest
-//	go test ./test/qemu/                          # 6.1 at 8 vCPUs, the assertions
+//	go test ./test/qemu/                          # 6.1 at 8 vCPUs, and the storm at 4, the assertions
 //
 // Everything is cached in ${GUDEVD_CACHE:-$HOME/.cache/gudevd}.
 package qemu

@@ -115,8 +115,8 @@ func stormProblems(s report.StormSummary, helper string, dedup bool) []string {
 	if s.Procs == 0 {
 		out = append(out, "no storm process reported")
 	}
-	if s.Lost != 0 {
-		out = append(out, fmt.Sprintf("the trace dropped %d events", s.Lost))
+	if s.Lost != 0 || s.ProbeMissed != 0 {
+		out = append(out, fmt.Sprintf("the trace dropped %d events, the kretprobe missed %d returns", s.Lost, s.ProbeMissed))
 	}
 	for _, n := range report.StormBarrierNames() {
 		if c := s.PerName[n]; c.Processes < s.Procs {

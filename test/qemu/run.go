@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gudevd/gudevd/test/qemu/internal/kmodset"
@@ -108,7 +109,7 @@ func stormSummary(t *kernelTree, rep *report.Report, files map[string][]byte) (*
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("%w: decode storm result: %v", ErrGuestFailed, err)
 	}
-	reqs, helpers, err := report.ParseRequests(bytes.NewReader(files["trace.txt"]))
+	reqs, helpers, rets, err := report.ParseRequests(bytes.NewReader(files["trace.txt"]))
 	if err != nil {
 		return nil, err
 	}
@@ -118,9 +119,10 @@ func stormSummary(t *kernelTree, rep *report.Report, files map[string][]byte) (*
 	}
 	helper, _, _ := strings.Cut(string(files["helper.txt"]), "\n")
 	s := report.SummarizeStorm(report.StormInput{
-		Report: rep, Storm: &st, Requests: reqs, Helpers: helpers,
-		Helper: strings.TrimSpace(helper), Dmesg: string(files["dmesg.txt"]),
-		Resolve: set.Match,
+		Report: rep, Storm: &st, Requests: reqs, Helpers: helpers, Returns: rets,
+		Helper:      strings.TrimSpace(helper),
+		ProbeMissed: probeMissed(files["kprobe_profile.txt"], "reqret"),
+		Resolve:     set.Match,
 	})
 	return &s, nil
 }
@@ -163,4 +165,17 @@ func moduleSizes(t *kernelTree) func(string) int64 {
 		}
 		return fi.Size()
 	}
+}
+
+// probeMissed reads an event's missed count from kprobe_profile, whose
+// lines are "EVENT HITS MISSED".
+func probeMissed(profile []byte, event string) int64 {
+	for _, l := range strings.Split(string(profile), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == event {
+			n, _ := strconv.ParseInt(f[2], 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -99,7 +99,9 @@ func WriteStormSideBySide(w io.Writer, sums []report.StormSummary) error {
 	row("kernel, vCPUs", func(s report.StormSummary) string { return fmt.Sprintf("%s, %d", s.Kernel, s.CPUs) })
 	row("helper", func(s report.StormSummary) string { return s.Helper })
 	row("storm processes", func(s report.StormSummary) string { return fmt.Sprint(s.Procs) })
-	row("module requests", func(s report.StormSummary) string { return fmt.Sprint(s.Requests) })
+	row("requests made", func(s report.StormSummary) string { return fmt.Sprint(s.Returns) })
+	row("refused, kmod busy 5 s", func(s report.StormSummary) string { return fmt.Sprint(s.KmodBusy) })
+	row("module_request events", func(s report.StormSummary) string { return fmt.Sprint(s.Requests) })
 	row("helper executions", func(s report.StormSummary) string { return fmt.Sprint(s.Helpers) })
 	row("load syscalls", func(s report.StormSummary) string { return fmt.Sprint(s.LoadSyscalls) })
 	row("duplicate loads", func(s report.StormSummary) string { return fmt.Sprint(s.Duplicates) })
@@ -107,7 +109,6 @@ func WriteStormSideBySide(w io.Writer, sums []report.StormSummary) error {
 	row("other errors", func(s report.StormSummary) string { return fmt.Sprint(s.OtherErrors) })
 	row("unnamed / named by helper", func(s report.StormSummary) string { return fmt.Sprintf("%d / %d", s.Unnamed, s.ByHelper) })
 	row("calls that found no module", func(s report.StormSummary) string { return fmt.Sprint(s.Missing) })
-	row("kmod busy (5 s)", func(s report.StormSummary) string { return fmt.Sprint(s.KmodBusy) })
 	row("storm wall time", func(s report.StormSummary) string { return fmt.Sprintf("%.2f s", s.WallSeconds) })
 	row("storm modules loaded", func(s report.StormSummary) string { return strings.Join(s.Loaded, " ") })
 	if err := tw.Flush(); err != nil {
@@ -124,7 +125,7 @@ func stormDetail(s report.StormSummary) string {
 	var parts []string
 	for _, n := range report.StormRequestNames() {
 		c := s.PerName[n]
-		parts = append(parts, fmt.Sprintf("%s %d req/%d procs/%d helpers", n, c.Requests, c.Processes, c.Helpers))
+		parts = append(parts, fmt.Sprintf("%s %d req/%d procs/%d helpers/%d failed", n, c.Requests, c.Processes, c.Helpers, c.Failed))
 	}
 	var mods []string
 	for m := range s.PerModule {

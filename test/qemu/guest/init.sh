@@ -77,6 +77,13 @@ storm_trace() {
 	fi
 	echo 'filename ~ "*modprobe"' > $T/events/sched/sched_process_exec/filter
 	echo 1 > $T/events/sched/sched_process_exec/enable
+	# Every request's outcome, including those refused before
+	# module_request: one that waited 5 s for one of the kernel's 50 helper
+	# slots returns -ETIME (the dmesg warning about it is ratelimited). A
+	# kretprobe holds one instance per blocked caller; 1024 covers a
+	# 64-vCPU storm, and kprobe_profile counts any it missed.
+	echo 'r1024:gudevd/reqret __request_module ret=$retval:s32' >> $T/kprobe_events
+	[ -d $T/events/gudevd/reqret ] && echo 1 > $T/events/gudevd/reqret/enable
 }
 
 uptime_now() { cut -d' ' -f1 /proc/uptime; }
@@ -108,6 +115,7 @@ scenario_end() {
 	case "$mode" in gudevd*|alongside|storm-*) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
 	cat /proc/modules > /out/modules-end.txt
 	cp $T/trace /out/trace.txt
+	cp $T/kprobe_profile /out/kprobe_profile.txt
 	dmesg > /out/dmesg.txt
 	dmesg -n 1
 	echo GUDEVD-REPORT-BEGIN

@@ -143,6 +143,18 @@ type Request struct {
 	Caller string  `json:"caller"` // call_site, e.g. __sock_create+0x1a0/0x2b0
 }
 
+// RequestReturn is what one __request_module() call returned (a kretprobe,
+// in the requesting task): 0 when the helper exited 0, the helper's wait
+// status when it failed (256: exit 1), or a negative errno from the kernel:
+// -ETIME when no helper slot came free in 5 s. Name is that of the
+// module_request event of the same task before it; a request refused
+// before that event has none.
+type RequestReturn struct {
+	Name string `json:"name,omitempty"`
+	TID  int    `json:"tid"`
+	Ret  int64  `json:"ret"`
+}
+
 // Helper is one run of the kernel's usermode helper: kernel_execve of
 // /proc/sys/kernel/modprobe with `-q -- NAME`, seen by a kprobe in the new
 // task, and Execd once sched_process_exec shows the exec succeeded.
@@ -164,14 +176,16 @@ var (
 	// A string the kprobe could not read prints as (fault), unquoted.
 	umhRE  = regexp.MustCompile(`^umh: \(.*\) file=("(?:.*)"|\(fault\)) arg1=("(?:.*)"|\(fault\)) name=("(?:.*)"|\(fault\))$`)
 	execRE = regexp.MustCompile(`^sched_process_exec: filename=(\S+) pid=(\d+) old_pid=(\d+)`)
+	retRE  = regexp.MustCompile(`^reqret: \(.* <- __request_module\) ret=(-?\d+)$`)
 )
 
 // ParseRequests reads the module requests and helper runs of a trace (the
 // same text ParseTrace reads). A helper is a kernel_execve whose first
 // argument is -q, which is how call_modprobe runs it; /init's own exec is
 // not one.
-func ParseRequests(r io.Reader) (reqs []Request, helpers []Helper, err error) {
-	byPID := map[int]int{} // pid -> index in helpers of its latest kernel_execve
+func ParseRequests(r io.Reader) (reqs []Request, helpers []Helper, rets []RequestReturn, err error) {
+	byPID := map[int]int{}      // pid -> index in helpers of its latest kernel_execve
+	pending := map[int]string{} // tid -> name of its module_request not yet returned
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -191,6 +205,11 @@ func ParseRequests(r io.Reader) (reqs []Request, helpers []Helper, err error) {
 		case requestRE.MatchString(ev):
 			e := requestRE.FindStringSubmatch(ev)
 			reqs = append(reqs, Request{Name: e[1], TID: tid, TGID: tgid, Time: ts, Caller: e[3]})
+			pending[tid] = e[1]
+		case retRE.MatchString(ev):
+			ret, _ := strconv.ParseInt(retRE.FindStringSubmatch(ev)[1], 10, 64)
+			rets = append(rets, RequestReturn{Name: pending[tid], TID: tid, Ret: ret})
+			delete(pending, tid)
 		case umhRE.MatchString(ev):
 			e := umhRE.FindStringSubmatch(ev)
 			if e[2] != `"-q"` {
@@ -204,14 +223,14 @@ func ParseRequests(r io.Reader) (reqs []Request, helpers []Helper, err error) {
 			if i, ok := byPID[pid]; ok {
 				helpers[i].Execd = true
 			}
-		case strings.HasPrefix(ev, "module_request:") || strings.HasPrefix(ev, "umh:"):
-			return nil, nil, fmt.Errorf("parse line %d %q: %w", n, line, ErrMalformed)
+		case strings.HasPrefix(ev, "module_request:") || strings.HasPrefix(ev, "umh:") || strings.HasPrefix(ev, "reqret:"):
+			return nil, nil, nil, fmt.Errorf("parse line %d %q: %w", n, line, ErrMalformed)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read trace: %w", err)
+		return nil, nil, nil, fmt.Errorf("read trace: %w", err)
 	}
-	return reqs, helpers, nil
+	return reqs, helpers, rets, nil
 }
 
 // StormSummary is the table row of one request storm.
@@ -232,8 +251,10 @@ type StormSummary struct {
 	Unnamed      int // load syscalls neither the kprobe nor the helper's request could name
 	ByHelper     int // load syscalls named by the request of the helper that made them
 	Missing      int // storm syscalls that failed for want of a module that should be there
-	KmodBusy     int // requests refused because all 50 helper slots stayed busy for 5 s (dmesg)
+	KmodBusy     int // requests refused because all 50 helper slots stayed busy for 5 s (-ETIME)
+	Returns      int // __request_module returns seen: requests made, refused ones included
 	Lost         int64
+	ProbeMissed  int64 // kretprobe returns not recorded (kprobe_profile)
 
 	PerName   map[string]NameCount   // request name -> counts
 	PerModule map[string]ModuleCount // module -> load syscalls
@@ -246,6 +267,7 @@ type NameCount struct {
 	Requests  int // module_request events
 	Processes int // distinct storm processes that requested it
 	Helpers   int // helper executions for it
+	Failed    int // requests that returned non-zero (the helper failed)
 }
 
 // ModuleCount is the load syscalls for one module.
@@ -261,8 +283,10 @@ type StormInput struct {
 	Storm    *Storm
 	Requests []Request
 	Helpers  []Helper
+	Returns  []RequestReturn
 	Helper   string
-	Dmesg    string
+	// ProbeMissed is the missed count of the reqret kretprobe.
+	ProbeMissed int64
 	// Resolve gives the modules a request name loads (the alias's module,
 	// not its dependencies); nil leaves helper-named loads unnamed.
 	Resolve func(name string) []string
@@ -355,7 +379,18 @@ func SummarizeStorm(in StormInput) StormSummary {
 		}
 		s.PerModule[mod] = mc
 	}
-	s.KmodBusy = strings.Count(in.Dmesg, "cannot be processed, kmod busy")
+	s.Returns = len(in.Returns)
+	s.ProbeMissed = in.ProbeMissed
+	for _, rr := range in.Returns {
+		switch {
+		case rr.Ret == -62: // ETIME: down_timeout on kmod_concurrent_max
+			s.KmodBusy++
+		case rr.Ret != 0 && rr.Name != "":
+			nc := s.PerName[rr.Name]
+			nc.Failed++
+			s.PerName[rr.Name] = nc
+		}
+	}
 	want := map[string]bool{}
 	if in.Resolve != nil {
 		for _, n := range StormRequestNames() {

@@ -19,6 +19,7 @@ func TestParseRequests(t *testing.T) {
 		trace   string
 		reqs    []Request
 		helpers []Helper
+		rets    []RequestReturn
 	}{
 		{
 			name: "request, helper run and its exec",
@@ -35,13 +36,21 @@ func TestParseRequests(t *testing.T) {
 			helpers: []Helper{{PID: 40, Time: 1.0, File: "/run/gudevd/modprobe", Name: "fs-minix"}},
 		},
 		{
+			name: "returns pair with the task's request; a refused request has none",
+			trace: "guesttool-310 (300) [003] ..... 26.5: module_request: fs-minix wait=1 call_site=get_fs_type+0x35/0xa0\n" +
+				"guesttool-311 (300) [003] ..... 26.6: reqret: (get_fs_type+0x4c/0xa0 <- __request_module) ret=-62\n" +
+				"guesttool-310 (300) [003] ..... 26.7: reqret: (get_fs_type+0x4c/0xa0 <- __request_module) ret=256\n",
+			reqs: []Request{{Name: "fs-minix", TID: 310, TGID: 300, Time: 26.5, Caller: "get_fs_type+0x35/0xa0"}},
+			rets: []RequestReturn{{TID: 311, Ret: -62}, {Name: "fs-minix", TID: 310, Ret: 256}},
+		},
+		{
 			name:  "kernel_execve without -q is not the module helper",
 			trace: "swapper-1 (1) [000] ..... 1.0: umh: (kernel_execve+0x0/0x1a0) file=\"/init\" arg1=(fault) name=(fault)\n",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reqs, helpers, err := ParseRequests(strings.NewReader(tt.trace))
+			reqs, helpers, rets, err := ParseRequests(strings.NewReader(tt.trace))
 			if err != nil {
 				t.Fatalf("ParseRequests: %v", err)
 			}
@@ -51,6 +60,9 @@ func TestParseRequests(t *testing.T) {
 			if diff := cmp.Diff(tt.helpers, helpers); diff != "" {
 				t.Errorf("helpers (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(tt.rets, rets); diff != "" {
+				t.Errorf("returns (-want +got):\n%s", diff)
+			}
 		})
 	}
 }
@@ -59,8 +71,9 @@ func TestParseRequestsErrors(t *testing.T) {
 	for _, line := range []string{
 		"x-1 (1) [000] ..... 1.0: module_request: \n",
 		"x-1 (1) [000] ..... 1.0: umh: (kernel_execve+0x0/0x1a0) file=\"/sbin/modprobe\"\n",
+		"x-1 (1) [000] ..... 1.0: reqret: (x <- __request_module) ret=\n",
 	} {
-		if _, _, err := ParseRequests(strings.NewReader(line)); !errors.Is(err, ErrMalformed) {
+		if _, _, _, err := ParseRequests(strings.NewReader(line)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ParseRequests(%q) error = %v, want ErrMalformed", line, err)
 		}
 	}
@@ -74,7 +87,7 @@ func TestParseRequestsRealTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	reqs, helpers, err := ParseRequests(strings.NewReader(text))
+	reqs, helpers, _, err := ParseRequests(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +137,8 @@ func TestSummarizeStorm(t *testing.T) {
 			{PID: 50, Name: "net-pf-29", Execd: true}, {PID: 51, Name: "net-pf-29", Execd: true},
 			{PID: 52, Name: "net-pf-29", Execd: true}, {PID: 60, Name: "net-pf-29"},
 		},
-		Dmesg: "request_module: modprobe fs-minix cannot be processed, kmod busy with 50 threads for more than 5 seconds now\n",
+		Returns:     []RequestReturn{{Name: "net-pf-29"}, {Name: "net-pf-29", Ret: 256}, {Ret: -62}},
+		ProbeMissed: 2,
 		Resolve: func(name string) []string {
 			return map[string][]string{"net-pf-29": {"can"}, "fs-minix": {"minix"}}[name]
 		},
@@ -133,8 +147,8 @@ func TestSummarizeStorm(t *testing.T) {
 		Scenario: "storm-kmod", Kernel: "6.12", CPUs: 2, Procs: 2, Helper: "/sbin/modprobe",
 		WallSeconds: 2.25, Requests: 3, Helpers: 3,
 		LoadSyscalls: 5, Duplicates: 2, EEXIST: 1, OtherErrors: 1, Unnamed: 1, ByHelper: 1,
-		Missing: 1, KmodBusy: 1,
-		PerName:   map[string]NameCount{"net-pf-29": {Requests: 3, Processes: 2, Helpers: 3}},
+		Missing: 1, KmodBusy: 1, Returns: 3, ProbeMissed: 2,
+		PerName:   map[string]NameCount{"net-pf-29": {Requests: 3, Processes: 2, Helpers: 3, Failed: 1}},
 		PerModule: map[string]ModuleCount{"can": {Loads: 3, EEXIST: 1}, "": {Loads: 1}, "minix": {Loads: 1, Errors: 1}},
 		Outcomes:  map[string]int{"can/socket:ok": 1, "can/socket:EAFNOSUPPORT": 1},
 		Loaded:    []string{"can", "minix"},
