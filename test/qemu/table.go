@@ -148,22 +148,62 @@ func stormDetail(s report.StormSummary) string {
 	return strings.Join(parts, "; ") + "; outcomes: " + strings.Join(outs, " ")
 }
 
-// WriteStormMarkdown writes the request-storm table, one row per run, and
-// the per-name and per-module counts of each run below it.
+// WriteStormMarkdown writes the request-storm tables: one row per run, then
+// the load syscalls per module and the requests per name of each run.
 func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
-	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (by helper) | found no module | kmod busy | storm wall (s) | storm modules loaded |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests made | refused (kmod busy) | module_request | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (named by helper) | calls that found no module | storm wall (s) | storm modules loaded |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sums {
-		_, err := fmt.Fprintf(w, "| %s | %d | %s | %d | %d | %d | %d | %d | %d | %d (%d) | %d | %d | %.2f | %d |\n",
-			s.Kernel, s.CPUs, stormHelperName(s.Scenario), s.Requests, s.Helpers, s.LoadSyscalls, s.Duplicates, s.EEXIST,
-			s.OtherErrors, s.Unnamed, s.ByHelper, s.Missing, s.KmodBusy, s.WallSeconds, len(s.Loaded))
-		if err != nil {
-			return err
+		// Runs from before the kretprobe on __request_module have no
+		// returns: their requests made and refusals are unknown.
+		made, busy := fmt.Sprint(s.Returns), fmt.Sprint(s.KmodBusy)
+		if s.Returns == 0 && s.Requests > 0 {
+			made, busy = "n/a", "n/a"
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d (%d) | %d | %.2f | %d |\n",
+			s.Kernel, s.CPUs, stormHelperName(s.Scenario), made, busy, s.Requests, s.Helpers, s.LoadSyscalls,
+			s.Duplicates, s.EEXIST, s.OtherErrors, s.Unnamed, s.ByHelper, s.Missing, s.WallSeconds, len(s.Loaded))
+	}
+	mods := map[string]bool{}
+	for _, s := range sums {
+		for m := range s.PerModule {
+			mods[m] = true
 		}
 	}
+	var ml []string
+	for m := range mods {
+		ml = append(ml, m)
+	}
+	sort.Strings(ml)
+	names := report.StormRequestNames()
+	fmt.Fprintln(w, "\nLoad syscalls per module (EEXIST in brackets), and per request name the module_request events / distinct processes / failed requests:")
 	fmt.Fprintln(w)
+	head := "| kernel | vCPUs | helper |"
+	rule := "|---|---:|---|"
+	for _, m := range ml {
+		if m == "" {
+			m = "(unnamed)"
+		}
+		head += " " + m + " |"
+		rule += "---:|"
+	}
+	for _, n := range names {
+		head += " " + n + " |"
+		rule += "---:|"
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, rule)
 	for _, s := range sums {
-		if _, err := fmt.Fprintf(w, "- %s, %d vCPUs, %s: %s\n", s.Kernel, s.CPUs, stormHelperName(s.Scenario), stormDetail(s)); err != nil {
+		line := fmt.Sprintf("| %s | %d | %s |", s.Kernel, s.CPUs, stormHelperName(s.Scenario))
+		for _, m := range ml {
+			c := s.PerModule[m]
+			line += fmt.Sprintf(" %d (%d) |", c.Loads, c.EEXIST)
+		}
+		for _, n := range names {
+			c := s.PerName[n]
+			line += fmt.Sprintf(" %d / %d / %d |", c.Requests, c.Processes, c.Failed)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
 		}
 	}
