@@ -109,6 +109,9 @@ func WriteStormSideBySide(w io.Writer, sums []report.StormSummary) error {
 	row("other errors", func(s report.StormSummary) string { return fmt.Sprint(s.OtherErrors) })
 	row("unnamed / named by helper", func(s report.StormSummary) string { return fmt.Sprintf("%d / %d", s.Unnamed, s.ByHelper) })
 	row("calls that found no module", func(s report.StormSummary) string { return fmt.Sprint(s.Missing) })
+	row("helper lifetime, median / max", func(s report.StormSummary) string {
+		return fmt.Sprintf("%.2f / %.2f s", s.HelperMedian, s.HelperMax)
+	})
 	row("storm wall time", func(s report.StormSummary) string { return fmt.Sprintf("%.2f s", s.WallSeconds) })
 	row("storm modules loaded", func(s report.StormSummary) string { return strings.Join(s.Loaded, " ") })
 	if err := tw.Flush(); err != nil {
@@ -151,8 +154,8 @@ func stormDetail(s report.StormSummary) string {
 // WriteStormMarkdown writes the request-storm tables: one row per run, then
 // the load syscalls per module and the requests per name of each run.
 func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
-	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests made | refused (kmod busy) | module_request | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (named by helper) | calls that found no module | storm wall (s) | storm modules loaded |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests made | refused (kmod busy) | module_request | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (named by helper) | calls that found no module | helper lifetime median / max (s) | storm wall (s) | storm modules loaded |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sums {
 		// Runs from before the kretprobe on __request_module have no
 		// returns: their requests made and refusals are unknown.
@@ -160,9 +163,9 @@ func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
 		if s.Returns == 0 && s.Requests > 0 {
 			made, busy = "n/a", "n/a"
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d (%d) | %d | %.2f | %d |\n",
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d (%d) | %d | %.2f / %.2f | %.2f | %d |\n",
 			s.Kernel, s.CPUs, stormHelperName(s.Scenario), made, busy, s.Requests, s.Helpers, s.LoadSyscalls,
-			s.Duplicates, s.EEXIST, s.OtherErrors, s.Unnamed, s.ByHelper, s.Missing, s.WallSeconds, len(s.Loaded))
+			s.Duplicates, s.EEXIST, s.OtherErrors, s.Unnamed, s.ByHelper, s.Missing, s.HelperMedian, s.HelperMax, s.WallSeconds, len(s.Loaded))
 	}
 	mods := map[string]bool{}
 	for _, s := range sums {

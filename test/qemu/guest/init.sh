@@ -77,6 +77,9 @@ storm_trace() {
 	fi
 	echo 'filename ~ "*modprobe"' > $T/events/sched/sched_process_exec/filter
 	echo 1 > $T/events/sched/sched_process_exec/enable
+	# The helper's exit: how long it held one of the kernel's helper slots.
+	echo 'comm == "modprobe"' > $T/events/sched/sched_process_exit/filter
+	echo 1 > $T/events/sched/sched_process_exit/enable
 	# Every request's outcome, including those refused before
 	# module_request: one that waited 5 s for one of the kernel's 50 helper
 	# slots returns -ETIME (the dmesg warning about it is ratelimited). A

@@ -164,6 +164,7 @@ type Helper struct {
 	File  string  `json:"file"`
 	Name  string  `json:"name"`
 	Execd bool    `json:"execd"`
+	Exit  float64 `json:"exit,omitempty"` // sched_process_exit; 0 if not seen
 }
 
 // In a storm trace:
@@ -174,9 +175,10 @@ type Helper struct {
 var (
 	requestRE = regexp.MustCompile(`^module_request: (\S+) wait=(\d+) call_site=(\S*)`)
 	// A string the kprobe could not read prints as (fault), unquoted.
-	umhRE  = regexp.MustCompile(`^umh: \(.*\) file=("(?:.*)"|\(fault\)) arg1=("(?:.*)"|\(fault\)) name=("(?:.*)"|\(fault\))$`)
-	execRE = regexp.MustCompile(`^sched_process_exec: filename=(\S+) pid=(\d+) old_pid=(\d+)`)
-	retRE  = regexp.MustCompile(`^reqret: \(.* <- __request_module\) ret=(-?\d+)$`)
+	umhRE        = regexp.MustCompile(`^umh: \(.*\) file=("(?:.*)"|\(fault\)) arg1=("(?:.*)"|\(fault\)) name=("(?:.*)"|\(fault\))$`)
+	execRE       = regexp.MustCompile(`^sched_process_exec: filename=(\S+) pid=(\d+) old_pid=(\d+)`)
+	helperExitRE = regexp.MustCompile(`^sched_process_exit: comm=\S+ pid=(\d+)`)
+	retRE        = regexp.MustCompile(`^reqret: \(.* <- __request_module\) ret=(-?\d+)$`)
 )
 
 // ParseRequests reads the module requests and helper runs of a trace (the
@@ -206,6 +208,11 @@ func ParseRequests(r io.Reader) (reqs []Request, helpers []Helper, rets []Reques
 			e := requestRE.FindStringSubmatch(ev)
 			reqs = append(reqs, Request{Name: e[1], TID: tid, TGID: tgid, Time: ts, Caller: e[3]})
 			pending[tid] = e[1]
+		case helperExitRE.MatchString(ev):
+			pid, _ := strconv.Atoi(helperExitRE.FindStringSubmatch(ev)[1])
+			if i, ok := byPID[pid]; ok {
+				helpers[i].Exit = ts
+			}
 		case retRE.MatchString(ev):
 			ret, _ := strconv.ParseInt(retRE.FindStringSubmatch(ev)[1], 10, 64)
 			rets = append(rets, RequestReturn{Name: pending[tid], TID: tid, Ret: ret})
@@ -255,6 +262,9 @@ type StormSummary struct {
 	Returns      int // __request_module returns seen: requests made, refused ones included
 	Lost         int64
 	ProbeMissed  int64 // kretprobe returns not recorded (kprobe_profile)
+
+	HelperMedian float64 // seconds from a helper's kernel_execve to its exit, median
+	HelperMax    float64
 
 	PerName   map[string]NameCount   // request name -> counts
 	PerModule map[string]ModuleCount // module -> load syscalls
@@ -341,9 +351,13 @@ func SummarizeStorm(in StormInput) StormSummary {
 		s.PerName[name] = nc
 	}
 	helperOf := map[int]string{} // helper pid -> request name
+	var lives []float64
 	for _, h := range in.Helpers {
 		if !h.Execd {
 			continue
+		}
+		if h.Exit > 0 {
+			lives = append(lives, h.Exit-h.Time)
 		}
 		s.Helpers++
 		nc := s.PerName[h.Name]
@@ -378,6 +392,10 @@ func SummarizeStorm(in StormInput) StormSummary {
 			s.Duplicates++
 		}
 		s.PerModule[mod] = mc
+	}
+	if len(lives) > 0 {
+		sort.Float64s(lives)
+		s.HelperMedian, s.HelperMax = lives[len(lives)/2], lives[len(lives)-1]
 	}
 	s.Returns = len(in.Returns)
 	s.ProbeMissed = in.ProbeMissed

@@ -25,9 +25,10 @@ func TestParseRequests(t *testing.T) {
 			name: "request, helper run and its exec",
 			trace: "       guesttool-310     (    300) [003] .....    26.547026: module_request: crypto-md4 wait=1 call_site=crypto_alg_mod_lookup\n" +
 				"        modprobe-324     (    324) [003] .N...    26.572289: umh: (kernel_execve+0x0/0x1a0) file=\"/sbin/modprobe\" arg1=\"-q\" name=\"net-pf-29\"\n" +
-				"        modprobe-324     (    324) [003] .....    26.575668: sched_process_exec: filename=/sbin/modprobe pid=324 old_pid=324\n",
+				"        modprobe-324     (    324) [003] .....    26.575668: sched_process_exec: filename=/sbin/modprobe pid=324 old_pid=324\n" +
+				"        modprobe-324     (    324) [003] .....    26.612289: sched_process_exit: comm=modprobe pid=324 prio=120\n",
 			reqs:    []Request{{Name: "crypto-md4", TID: 310, TGID: 300, Time: 26.547026, Caller: "crypto_alg_mod_lookup"}},
-			helpers: []Helper{{PID: 324, Time: 26.572289, File: "/sbin/modprobe", Name: "net-pf-29", Execd: true}},
+			helpers: []Helper{{PID: 324, Time: 26.572289, File: "/sbin/modprobe", Name: "net-pf-29", Execd: true, Exit: 26.612289}},
 		},
 		{
 			name: "a helper whose exec was not seen did not run",
@@ -134,8 +135,8 @@ func TestSummarizeStorm(t *testing.T) {
 		Report: rep, Storm: st, Helper: "/sbin/modprobe",
 		Requests: []Request{{Name: "net-pf-29", TGID: 1}, {Name: "net-pf-29", TGID: 2}, {Name: "net-pf-29", TGID: 2}},
 		Helpers: []Helper{
-			{PID: 50, Name: "net-pf-29", Execd: true}, {PID: 51, Name: "net-pf-29", Execd: true},
-			{PID: 52, Name: "net-pf-29", Execd: true}, {PID: 60, Name: "net-pf-29"},
+			{PID: 50, Name: "net-pf-29", Execd: true, Time: 1, Exit: 1.5}, {PID: 51, Name: "net-pf-29", Execd: true, Time: 1, Exit: 3},
+			{PID: 52, Name: "net-pf-29", Execd: true, Time: 2, Exit: 2.25}, {PID: 60, Name: "net-pf-29"},
 		},
 		Returns:     []RequestReturn{{Name: "net-pf-29"}, {Name: "net-pf-29", Ret: 256}, {Ret: -62}},
 		ProbeMissed: 2,
@@ -147,7 +148,7 @@ func TestSummarizeStorm(t *testing.T) {
 		Scenario: "storm-kmod", Kernel: "6.12", CPUs: 2, Procs: 2, Helper: "/sbin/modprobe",
 		WallSeconds: 2.25, Requests: 3, Helpers: 3,
 		LoadSyscalls: 5, Duplicates: 2, EEXIST: 1, OtherErrors: 1, Unnamed: 1, ByHelper: 1,
-		Missing: 1, KmodBusy: 1, Returns: 3, ProbeMissed: 2,
+		Missing: 1, KmodBusy: 1, Returns: 3, ProbeMissed: 2, HelperMedian: 0.5, HelperMax: 2,
 		PerName:   map[string]NameCount{"net-pf-29": {Requests: 3, Processes: 2, Helpers: 3, Failed: 1}},
 		PerModule: map[string]ModuleCount{"can": {Loads: 3, EEXIST: 1}, "": {Loads: 1}, "minix": {Loads: 1, Errors: 1}},
 		Outcomes:  map[string]int{"can/socket:ok": 1, "can/socket:EAFNOSUPPORT": 1},
