@@ -8,13 +8,11 @@ type Softdep struct {
 
 // mergedConfig holds what kmod merges from several modprobe.d lines into
 // one answer per module. Module names used as keys are normalised ('-'
-// becomes '_'). Softdep and install lines are not merged: the first line
-// whose pattern matches wins (Index.Softdep, Index.InstallCommand).
+// becomes '_'). Options are not merged here, since a module's depend on
+// the alias it was found through (configState.moduleOptions); softdep and
+// install lines are not merged either: the first line whose pattern
+// matches wins (Index.Softdep, Index.InstallCommand).
 type mergedConfig struct {
-	// options holds each module's parameters: modprobe.d "options" lines
-	// in file order, then the kernel command line's "mod.param=value"
-	// words, joined with single spaces.
-	options map[string]string
 	// blacklist holds modules named by "blacklist" lines and by the
 	// kernel command line's modprobe.blacklist=a,b. kmod 30 does not
 	// normalise the command line's names, so "a-b" there blacklists

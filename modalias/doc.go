@@ -41,7 +41,16 @@
 //   - Resolve is udev's path (KMOD_PROBE_APPLY_BLACKLIST, modprobe -b):
 //     blacklisted modules are dropped, builtin ones included. Lookup is
 //     plain modprobe (the kernel's request_module): only modules found
-//     through an alias are subject to the blacklist.
+//     through an alias are subject to the blacklist (Blacklists decides
+//     both, for one Candidate).
+//   - Each modprobe.d keyword matches as libkmod matches it: alias,
+//     softdep, install and remove patterns with fnmatch (the first
+//     matching softdep or install line wins; a name known only from
+//     install lines takes the first naming it exactly), options and
+//     blacklist by equality after '-' becomes '_'. A module found through
+//     an alias remembers it (Candidate.Alias: the modprobe.d pattern that
+//     matched, or the string looked up in modules.alias), and the options
+//     lines of that alias apply to it too (ModuleOptions).
 //
 // It must not import uevent, modload, workers or rules.
 package modalias

@@ -26,6 +26,11 @@ type Sources struct {
 	// Files are read in name order across all of them; a name in an
 	// earlier directory hides the same name in later ones.
 	Root fs.FS
+	// Config, if not nil, replaces the default modprobe.d directories
+	// with these paths under Root (a leading '/' is ignored), as
+	// modprobe -C does: a file is read whatever its name, a directory
+	// as the default ones are.
+	Config []string
 	// Cmdline is the kernel command line (/proc/cmdline): it adds
 	// "module.param=value" options and modprobe.blacklist=a,b.
 	Cmdline string
@@ -56,6 +61,8 @@ type Index struct {
 	symRead     atomic.Bool // set once symbols and symProblems are final
 	symbols     aliasTable
 	symProblems []error
+
+	bin *binTables // depmod's .bin indexes, for an Index that Open made
 }
 
 // modEntry is what modules.dep says about a module: its file as written
@@ -137,13 +144,25 @@ func Load(src Sources) (*Index, error) {
 			return nil, err
 		}
 	}
-	for _, f := range listConfigFiles(src.Modules, src.Root) {
+	if err := ix.loadConfig(src); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// loadConfig reads modprobe.d, modules.softdep and the kernel command line.
+func (ix *Index) loadConfig(src Sources) error {
+	paths := configDirs
+	if src.Config != nil {
+		paths = src.Config
+	}
+	for _, f := range listConfigFiles(src.Modules, src.Root, paths) {
 		data, err := fs.ReadFile(f.fsys, f.path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil && f.depmod:
-			return nil, &FileError{File: f.name, Err: err}
+			return &FileError{File: f.name, Err: err}
 		case err != nil:
 			// kmod logs a modprobe.d file it cannot read and goes on.
 			ix.conf.problems = append(ix.conf.problems, &FileError{File: f.name, Err: err})
@@ -154,7 +173,7 @@ func Load(src Sources) (*Index, error) {
 	ix.conf.parseCmdline(src.Cmdline)
 	ix.merged = ix.conf.merge()
 	ix.problems = append(ix.problems, ix.conf.problems...)
-	return ix, nil
+	return nil
 }
 
 // open opens a file of the modules directory; a missing one is reported
@@ -319,15 +338,28 @@ func (ix *Index) loadModinfo(fsys fs.FS) error {
 	return nil
 }
 
-// Candidate is one module a lookup found, before any blacklist.
+// Candidate is one module a lookup found, before any blacklist: what
+// libkmod's kmod_module_new_from_lookup creates, a module keyed by its name
+// and the alias it was found through.
 type Candidate struct {
 	Name string
-	// Alias is true when the module was found through an alias (a
-	// modprobe.d alias, modules.alias or a builtin alias) rather than by
-	// its own name. Plain modprobe applies the blacklist only to these.
-	Alias bool
+	// Alias is the alias libkmod records for the module (mod->alias)
+	// when it was found through one rather than by its own name: the
+	// modprobe.d alias pattern that matched, or, for modules.alias,
+	// modules.symbols and the builtin aliases, the normalised string
+	// looked up. Plain modprobe applies the blacklist only to modules
+	// with an alias, and the alias's own options lines apply to the
+	// module (ModuleOptions).
+	Alias string
 	// Builtin is true when the module is built into the kernel.
 	Builtin bool
+	// Install is set when the module was found through an install line
+	// (kmod_lookup_alias_from_commands): libkmod then fixes the module's
+	// install command to the first install line naming it exactly,
+	// where InstallCommand takes the first whose pattern matches. A
+	// module found through a remove line only gets no install command
+	// here.
+	Install string
 }
 
 // Candidates returns what libkmod's kmod_module_new_from_lookup returns
@@ -346,26 +378,28 @@ func (ix *Index) Candidates(s string) []Candidate {
 	var out []Candidate
 	for _, a := range ix.conf.aliases {
 		if fnmatch.Match(a.pattern, key) {
-			out = append(out, ix.candidate(a.module, true))
+			// libkmod records the pattern, not the string, as the
+			// module's alias (kmod_lookup_alias_from_config).
+			out = append(out, ix.candidate(a.module, a.pattern))
 		}
 	}
 	if out != nil {
 		return out
 	}
 	if !strings.Contains(key, ":") {
-		if id, ok := ix.ids[key]; ok && id < ix.nDep {
-			return []Candidate{ix.candidate(key, false)}
+		if ix.hasDepLine(key) {
+			return []Candidate{ix.candidate(key, "")}
 		}
 	}
 	if strings.HasPrefix(key, "symbol:") {
-		if out = ix.fromTable(ix.symbolTable(), key); out != nil {
+		if out = ix.fromSymbols(key); out != nil {
 			return out
 		}
 	}
-	if ix.hasCommand(key) {
-		return []Candidate{ix.candidate(key, false)}
+	if c, ok := ix.fromCommands(key); ok {
+		return []Candidate{c}
 	}
-	if out = ix.fromTable(&ix.aliases, key); out != nil {
+	if out = ix.fromAliases(key); out != nil {
 		return out
 	}
 	if ix.builtin[key] {
@@ -374,22 +408,27 @@ func (ix *Index) Candidates(s string) []Candidate {
 	return ix.fromBuiltinAliases(key)
 }
 
-func (ix *Index) candidate(name string, alias bool) Candidate {
+func (ix *Index) candidate(name, alias string) Candidate {
 	return Candidate{Name: name, Alias: alias, Builtin: ix.builtin[name]}
 }
 
-func (ix *Index) hasCommand(name string) bool {
+// fromCommands is kmod_lookup_alias_from_commands: the first install line
+// whose module word is the name exactly makes a module with that command,
+// else the first such remove line makes one without.
+func (ix *Index) fromCommands(name string) (Candidate, bool) {
 	for _, c := range ix.conf.installs {
 		if c.module == name {
-			return true
+			cand := ix.candidate(name, "")
+			cand.Install = c.cmd
+			return cand, true
 		}
 	}
 	for _, c := range ix.conf.removes {
 		if c.module == name {
-			return true
+			return ix.candidate(name, ""), true
 		}
 	}
-	return false
+	return Candidate{}, false
 }
 
 // fromTable looks key up in modules.alias or modules.symbols. depmod
@@ -409,7 +448,7 @@ func (ix *Index) fromTable(t *aliasTable, key string) []Candidate {
 	slices.Sort(ids)
 	out := make([]Candidate, len(ids))
 	for i, id := range ids {
-		out[i] = ix.candidate(ix.names[id], true)
+		out[i] = ix.candidate(ix.names[id], key)
 	}
 	return out
 }
@@ -420,12 +459,15 @@ func (ix *Index) fromTable(t *aliasTable, key string) []Candidate {
 // its trie walk visits the keys (see walkOrder); one key's modules keep
 // modules.builtin.modinfo order.
 func (ix *Index) fromBuiltinAliases(key string) []Candidate {
+	if ix.bin != nil {
+		return ix.fromBin(binBuiltinAlias, key)
+	}
 	visits := ix.bialias.set.match(key, nil)
 	slices.SortFunc(visits, func(a, b visit) int { return walkOrder(b, a) })
 	var out []Candidate
 	for _, v := range visits {
 		for _, id := range ix.bialias.values(v.key) {
-			out = append(out, Candidate{Name: ix.names[id], Alias: true, Builtin: true})
+			out = append(out, Candidate{Name: ix.names[id], Alias: key, Builtin: true})
 		}
 	}
 	return out
@@ -454,7 +496,7 @@ func walkOrder(a, b visit) int {
 // libkmod's order, each once, builtin modules included, blacklisted
 // modules dropped.
 func (ix *Index) Resolve(modalias string) []string {
-	return uniqueNames(ix.Candidates(modalias), func(c Candidate) bool { return ix.Blacklisted(c.Name) })
+	return uniqueNames(ix.Candidates(modalias), func(c Candidate) bool { return ix.Blacklists(c, true) })
 }
 
 // Lookup returns the modules plain "modprobe NAME" would load (the
@@ -462,7 +504,17 @@ func (ix *Index) Resolve(modalias string) []string {
 // directly is loaded even if blacklisted; the blacklist applies only to
 // modules found through an alias.
 func (ix *Index) Lookup(name string) []string {
-	return uniqueNames(ix.Candidates(name), func(c Candidate) bool { return c.Alias && ix.Blacklisted(c.Name) })
+	return uniqueNames(ix.Candidates(name), func(c Candidate) bool { return ix.Blacklists(c, false) })
+}
+
+// Blacklists reports whether the blacklist keeps a module a lookup found
+// from loading, as kmod_module_probe_insert_module decides it: with all
+// (KMOD_PROBE_APPLY_BLACKLIST: modprobe -b, udev) whenever the module is
+// blacklisted, else (KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY: plain
+// modprobe) only when it was found through an alias. Dependencies and
+// softdeps are never subject to it.
+func (ix *Index) Blacklists(c Candidate, all bool) bool {
+	return (all || c.Alias != "") && ix.Blacklisted(c.Name)
 }
 
 // uniqueNames returns the candidates' names, each once, without those drop
@@ -483,6 +535,9 @@ func uniqueNames(cs []Candidate, drop func(Candidate) bool) []string {
 // and no Deps: depmod writes a line for every module, so the file lost
 // that line, but the file is still known.
 func (ix *Index) Module(name string) (m Module, ok bool) {
+	if ix.bin != nil {
+		return ix.binModule(name)
+	}
 	m = Module{Name: ModuleName(name)}
 	m.Builtin = ix.builtin[m.Name]
 	if id, found := ix.ids[m.Name]; found && int(id) < len(ix.mods) {
@@ -502,8 +557,7 @@ func (ix *Index) Builtin(name string) bool { return ix.builtin[ModuleName(name)]
 // Exists reports whether modules.dep has a line for the module (name is
 // normalised first).
 func (ix *Index) Exists(name string) bool {
-	id, ok := ix.ids[ModuleName(name)]
-	return ok && id < ix.nDep
+	return ix.hasDepLine(ModuleName(name))
 }
 
 // Blacklisted reports whether the configuration blacklists the module.
@@ -512,9 +566,17 @@ func (ix *Index) Exists(name string) bool {
 // modprobe.blacklist= names are not normalised at all.
 func (ix *Index) Blacklisted(name string) bool { return ix.merged.blacklist[name] }
 
-// Options returns the options kmod passes to the module: every "options"
-// line naming it, then the kernel command line's, joined by spaces.
-func (ix *Index) Options(name string) string { return ix.merged.options[ModuleName(name)] }
+// Options returns the options kmod passes to a module found by its name
+// (name is normalised first): every "options" line naming it, then the
+// kernel command line's, joined by spaces.
+func (ix *Index) Options(name string) string { return ix.conf.moduleOptions(ModuleName(name), "") }
+
+// ModuleOptions returns the options kmod passes to the module name found
+// through alias (Candidate.Alias; "" for a module found by its name):
+// every "options" line naming the module or the alias exactly, in file
+// order, then the kernel command line's, joined by spaces. name must be a
+// module name as the index spells it (ModuleName).
+func (ix *Index) ModuleOptions(name, alias string) string { return ix.conf.moduleOptions(name, alias) }
 
 // Softdep returns the soft dependencies of a module: the first softdep
 // line (modprobe.d or modules.softdep, in kmod's file order) whose module
@@ -552,7 +614,7 @@ func (ix *Index) Problems() []error {
 	if ix.symRead.Load() {
 		out = append(out, ix.symProblems...)
 	}
-	return out
+	return append(out, ix.bin.problemList()...)
 }
 
 // Stats summarises what an Index holds, for logs.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -79,6 +80,63 @@ func TestResolveAndLookup(t *testing.T) {
 	}
 	if got := ix.Stats().Problems; got != len(lines) {
 		t.Errorf("Stats().Problems = %d, want %d", got, len(lines))
+	}
+}
+
+// TestCandidateAliases pins down what libkmod records about each module a
+// lookup finds (kmod_module_new_from_lookup), which decides the blacklist
+// and options: the modprobe.d alias pattern that matched, or the
+// normalised string looked up, as the module's alias; and the command of
+// the first install line naming it exactly for a module found by one.
+func TestCandidateAliases(t *testing.T) {
+	f := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	ix, err := Load(Sources{
+		Modules: fstest.MapFS{
+			"modules.dep":             f("kernel/e1000.ko:\nkernel/e1000e.ko:\n"),
+			"modules.alias":           f("alias pci:v1234d* e1000e\n"),
+			"modules.builtin":         f("kernel/unix.ko\nkernel/rtc_cmos.ko\n"),
+			"modules.builtin.modinfo": f("rtc_cmos.alias=platform:rtc_cmos\x00"),
+		},
+		Root: fstest.MapFS{"etc/modprobe.d/t.conf": f("alias my-* e1000\nalias nic e1000e\n" +
+			"install gudevd* /bin/echo glob\ninstall gudevd-x /bin/echo exact\nremove gudevd-rm /bin/true\n" +
+			"options my_* star=1\noptions nic n=1\noptions e1000e e=1\noptions pci:v1234d_1 exact=1\nblacklist e1000e\n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		lookup       string
+		want         []Candidate
+		optsByAlias  []string // ModuleOptions(c.Name, c.Alias) for each
+		plain, withB []bool   // Blacklists(c, false), Blacklists(c, true)
+	}{
+		{"my-nic", []Candidate{{Name: "e1000", Alias: "my_*"}}, []string{"star=1"}, []bool{false}, []bool{false}},
+		{"nic", []Candidate{{Name: "e1000e", Alias: "nic"}}, []string{"n=1 e=1"}, []bool{true}, []bool{true}},
+		{"e1000e", []Candidate{{Name: "e1000e"}}, []string{"e=1"}, []bool{false}, []bool{true}},
+		{"pci:v1234d-1", []Candidate{{Name: "e1000e", Alias: "pci:v1234d_1"}}, []string{"e=1 exact=1"}, []bool{true}, []bool{true}},
+		{"gudevd-x", []Candidate{{Name: "gudevd_x", Install: "/bin/echo exact"}}, []string{""}, []bool{false}, []bool{false}},
+		{"gudevd-rm", []Candidate{{Name: "gudevd_rm"}}, []string{""}, []bool{false}, []bool{false}},
+		{"unix", []Candidate{{Name: "unix", Builtin: true}}, []string{""}, []bool{false}, []bool{false}},
+		{"platform:rtc_cmos", []Candidate{{Name: "rtc_cmos", Alias: "platform:rtc_cmos", Builtin: true}}, []string{""}, []bool{false}, []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lookup, func(t *testing.T) {
+			got := ix.Candidates(tt.lookup)
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Fatalf("Candidates (-want +got):\n%s", d)
+			}
+			for i, c := range got {
+				if o := ix.ModuleOptions(c.Name, c.Alias); o != tt.optsByAlias[i] {
+					t.Errorf("ModuleOptions(%q, %q) = %q, want %q", c.Name, c.Alias, o, tt.optsByAlias[i])
+				}
+				if b := ix.Blacklists(c, false); b != tt.plain[i] {
+					t.Errorf("Blacklists(%+v, false) = %v", c, b)
+				}
+				if b := ix.Blacklists(c, true); b != tt.withB[i] {
+					t.Errorf("Blacklists(%+v, true) = %v", c, b)
+				}
+			}
+		})
 	}
 }
 

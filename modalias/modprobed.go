@@ -55,29 +55,43 @@ type configFile struct {
 
 // listConfigFiles returns modules.softdep and the modprobe.d files the way
 // libkmod's conf_files_list orders them: one list sorted by file name,
-// where a name seen first (modules.softdep, then the directories in
-// configDirs order) hides later files of the same name. kmod 30 reads
-// names ending in ".conf" or ".alias" that do not start with '.'.
-func listConfigFiles(modules, root fs.FS) []configFile {
+// where a name seen first (modules.softdep, then the paths in order) hides
+// later files of the same name. paths are configDirs, or what modprobe -C
+// named. A path that is a file is read whatever its name; in a directory
+// kmod 30 reads names ending in ".conf" or ".alias" that do not start with
+// '.', and skips subdirectories.
+func listConfigFiles(modules, root fs.FS, paths []string) []configFile {
 	files := []configFile{{name: "modules.softdep", fsys: modules, path: "modules.softdep", depmod: true}}
 	seen := map[string]bool{"modules.softdep": true}
+	add := func(p string) {
+		if n := path.Base(p); !seen[n] {
+			seen[n] = true
+			files = append(files, configFile{name: "/" + p, fsys: root, path: p})
+		}
+	}
 	if root != nil {
-		for _, dir := range configDirs {
+		for _, dir := range paths {
+			dir = path.Clean(strings.TrimPrefix(dir, "/"))
+			if st, err := fs.Stat(root, dir); err != nil {
+				continue
+			} else if !st.IsDir() {
+				add(dir)
+				continue
+			}
 			ents, err := fs.ReadDir(root, dir)
 			if err != nil {
 				continue
 			}
 			for _, e := range ents {
 				n := e.Name()
-				if seen[n] || !isConfigName(n) {
+				if !isConfigName(n) {
 					continue
 				}
 				p := path.Join(dir, n)
 				if st, err := fs.Stat(root, p); err != nil || st.IsDir() {
 					continue
 				}
-				seen[n] = true
-				files = append(files, configFile{name: "/" + p, fsys: root, path: p})
+				add(p)
 			}
 		}
 	}
@@ -332,22 +346,32 @@ func cstr(buf []byte, i int) string {
 	return string(buf[i:])
 }
 
-// merge folds the lines kmod merges, with its precedence: all options
-// lines of a module joined in order, every blacklist line.
+// merge folds the lines kmod merges, with its precedence: every blacklist
+// line.
 func (st *configState) merge() mergedConfig {
-	c := mergedConfig{options: map[string]string{}, blacklist: map[string]bool{}}
-	for _, o := range st.options {
-		if o.cmd == "" {
-			continue
-		}
-		if prev, ok := c.options[o.module]; ok {
-			c.options[o.module] = prev + " " + o.cmd
-		} else {
-			c.options[o.module] = o.cmd
-		}
-	}
+	c := mergedConfig{blacklist: map[string]bool{}}
 	for _, b := range st.blacklist {
 		c.blacklist[b] = true
 	}
 	return c
+}
+
+// moduleOptions is libkmod's kmod_module_get_options for a module found as
+// name through alias ("" when found by its name): every options line, in
+// file order and then the kernel command line's, whose module word is
+// exactly the name or the alias, joined by single spaces. Options never
+// glob: "options snd* x=1" is for a module or alias literally called
+// "snd*".
+func (st *configState) moduleOptions(name, alias string) string {
+	var b strings.Builder
+	for _, o := range st.options {
+		if o.cmd == "" || (o.module != name && (alias == "" || o.module != alias)) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(o.cmd)
+	}
+	return b.String()
 }

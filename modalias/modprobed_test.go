@@ -41,12 +41,20 @@ func TestParseConfig(t *testing.T) {
 	}, "\n")
 	var st configState
 	st.parseConfig("t.conf", []byte(in))
-	want := mergedConfig{
-		options:   map[string]string{"m_x": " a=1 b=2 c=3", "esc": "\\xy"},
-		blacklist: map[string]bool{"a_b": true},
-	}
+	want := mergedConfig{blacklist: map[string]bool{"a_b": true}}
 	if d := cmp.Diff(want, st.merge(), cmp.AllowUnexported(mergedConfig{}), cmpopts.EquateEmpty()); d != "" {
 		t.Errorf("merged (-want +got):\n%s", d)
+	}
+	for _, o := range []struct{ name, alias, want string }{
+		{"m_x", "", " a=1 b=2 c=3"},
+		{"esc", "", "\\xy"},
+		{"other", "m_x", " a=1 b=2 c=3"},
+		{"esc", "m_x", " a=1 b=2 c=3 \\xy"},
+		{"m-x", "", ""},
+	} {
+		if got := st.moduleOptions(o.name, o.alias); got != o.want {
+			t.Errorf("moduleOptions(%q, %q) = %q, want %q", o.name, o.alias, got, o.want)
+		}
 	}
 	// Every softdep, install and remove line is kept in order: the
 	// first one whose pattern matches wins at lookup time.
@@ -114,6 +122,45 @@ func TestConfigFileOrder(t *testing.T) {
 	}
 }
 
+// TestConfigPaths: modprobe -C replaces the default directories with its
+// paths: a directory is read as they are, a file whatever its name, and
+// every file still takes its place in one list sorted by name (the default
+// directories are not read at all).
+func TestConfigPaths(t *testing.T) {
+	f := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	root := fstest.MapFS{
+		"etc/modprobe.d/a.conf": f("options m default-dir\n"),
+		"tmp/conf/b.conf":       f("options m dir-b\n"),
+		"tmp/conf/skip.txt":     f("options m not-conf\n"),
+		"tmp/conf/.d.conf":      f("options m dotfile\n"),
+		"tmp/c-single.txt":      f("options m single-file\n"),
+		"tmp/other/b.conf":      f("options m hidden-by-first-b\n"),
+	}
+	mods := fstest.MapFS{"modules.dep": f(""), "modules.alias": f("")}
+	tests := []struct {
+		name   string
+		config []string
+		want   string
+	}{
+		{"default directories", nil, "default-dir"},
+		{"a directory and a file", []string{"/tmp/conf", "tmp/c-single.txt"}, "dir-b single-file"},
+		{"first of a name wins", []string{"tmp/conf", "tmp/other"}, "dir-b"},
+		{"missing paths are skipped", []string{"tmp/nothing", "tmp/c-single.txt"}, "single-file"},
+		{"nothing", []string{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ix, err := Load(Sources{Modules: mods, Root: root, Config: tt.config})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ix.Options("m"); got != tt.want {
+				t.Errorf("Options(m) = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseCmdline(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -136,8 +183,11 @@ func TestParseCmdline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var st configState
 			st.parseCmdline(tt.cmdline)
-			c := st.merge()
-			if d := cmp.Diff(tt.options, c.options, cmpopts.EquateEmpty()); d != "" {
+			got := map[string]string{}
+			for _, o := range st.options {
+				got[o.module] = st.moduleOptions(o.module, "")
+			}
+			if d := cmp.Diff(tt.options, got, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("options (-want +got):\n%s", d)
 			}
 			if d := cmp.Diff(tt.blacklist, st.blacklist, cmpopts.EquateEmpty()); d != "" {
