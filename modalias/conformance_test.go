@@ -102,44 +102,66 @@ func readExpectations(t testing.TB, version string) []expectation {
 	return out
 }
 
+// TestConformance runs every golden lookup through the text path (Load)
+// and through the .bin path (Open over the binary indexes the test writer
+// builds from the same text files, as depmod would).
 func TestConformance(t *testing.T) {
 	for _, version := range append(kernels, synthetic) {
-		t.Run(version, func(t *testing.T) {
-			ix, err := Load(kernelSources(t, version))
-			if err != nil {
-				t.Fatal(err)
-			}
-			exps := readExpectations(t, version)
-			if version != synthetic && len(exps) < 3000 {
-				t.Fatalf("only %d lookups in the golden data, want >= 3000", len(exps))
-			}
-			var matched, blacklistCases, diffs int
-			for _, e := range exps {
-				var got []string
-				for _, c := range ix.Candidates(e.lookup) {
-					got = append(got, c.Name)
+		for _, path := range []string{"text", "bin"} {
+			t.Run(version+"/"+path, func(t *testing.T) {
+				src := kernelSources(t, version)
+				open := Load
+				if path == "bin" {
+					src, open = withBinIndexes(t, src), Open
 				}
-				if len(e.raw) > 0 {
-					matched++
+				ix, err := open(src)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if d := cmp.Diff(e.raw, got); d != "" {
-					diffs++
-					t.Errorf("Candidates(%q) differs from modprobe -R (-want +got):\n%s", e.lookup, d)
-					continue
+				defer ix.Close()
+				if (ix.bin != nil) != (path == "bin") {
+					t.Fatalf("%s path: index reads .bin files = %v", path, ix.bin != nil)
 				}
-				if !e.recorded {
-					continue
-				}
-				blacklistCases++
-				diffs += checkBlacklist(t, e, "Lookup (modprobe -D)", ix.Lookup(e.lookup), e.show)
-				diffs += checkBlacklist(t, e, "Resolve (modprobe -b -D)", ix.Resolve(e.lookup), e.showB)
-			}
-			t.Logf("%d lookups, %d with matches, %d with blacklisted matches, %d differences",
-				len(exps), matched, blacklistCases, diffs)
-			if blacklistCases == 0 && version != synthetic {
-				t.Error("no lookup exercised the blacklist")
-			}
-		})
+				checkConformance(t, ix, version)
+			})
+		}
+	}
+}
+
+// checkConformance compares ix with modprobe on every golden lookup.
+func checkConformance(t *testing.T, ix *Index, version string) {
+	exps := readExpectations(t, version)
+	if version != synthetic && len(exps) < 3000 {
+		t.Fatalf("only %d lookups in the golden data, want >= 3000", len(exps))
+	}
+	var matched, blacklistCases, diffs int
+	for _, e := range exps {
+		var got []string
+		for _, c := range ix.Candidates(e.lookup) {
+			got = append(got, c.Name)
+		}
+		if len(e.raw) > 0 {
+			matched++
+		}
+		if d := cmp.Diff(e.raw, got); d != "" {
+			diffs++
+			t.Errorf("Candidates(%q) differs from modprobe -R (-want +got):\n%s", e.lookup, d)
+			continue
+		}
+		if !e.recorded {
+			continue
+		}
+		blacklistCases++
+		diffs += checkBlacklist(t, e, "Lookup (modprobe -D)", ix.Lookup(e.lookup), e.show)
+		diffs += checkBlacklist(t, e, "Resolve (modprobe -b -D)", ix.Resolve(e.lookup), e.showB)
+	}
+	t.Logf("%d lookups, %d with matches, %d with blacklisted matches, %d differences",
+		len(exps), matched, blacklistCases, diffs)
+	if blacklistCases == 0 && version != synthetic {
+		t.Error("no lookup exercised the blacklist")
+	}
+	if p := ix.bin.problemList(); len(p) > 0 {
+		t.Errorf("problems reading the .bin indexes: %v", p)
 	}
 }
 

@@ -14,6 +14,22 @@
 // Everything here is pure: an Index is built once from file systems given as
 // fs.FS values and answers lookups without touching the system.
 //
+// Two ways to build one, two sources of the same answers. Load parses the
+// text files into tables whose lookups are fast at any percentile (the
+// daemon: parsed once, asked thousands of times). Open reads what libkmod
+// reads, depmod's .bin tries (binindex.go), mapped and walked lazily, so a
+// process that makes one lookup (the kernel's modprobe helper without a
+// daemon) pays for that lookup only. Open's walk is the authoritative one:
+// it is libkmod's index_mm_search and index_mm_searchwild, node for node,
+// over depmod's own data, its values ordered by libkmod's add_value. The
+// text path (patterns.go's walk over sorted keys, which skips the subtrees
+// libkmod enumerates and fnmatches whole) is an optimisation that must
+// answer alike: TestConformance runs every golden lookup through both
+// against modprobe, TestBinMatchesText compares them on every lookup,
+// module name and alias key of both kernels, and FuzzBinMatchesText on
+// random alias sets, all with .bin files from a test writer that is byte
+// for byte depmod's (TestBinWriterMatchesDepmod).
+//
 // One policy for a bad line, in every file: a malformed line is skipped,
 // the rest of the file still loads, and the line is reported by
 // Index.Problems as a *FileError (file and line) wrapping ErrCorrupt and

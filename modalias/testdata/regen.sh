@@ -9,6 +9,7 @@
 # unpacks it into a temporary directory, runs depmod on it, and writes to
 # testdata/VERSION/:
 #   modules.{alias,dep,builtin,builtin.modinfo,softdep,symbols}.gz  the index files
+#     (for the synthetic tree also depmod's five .bin indexes)
 #   config.txt.gz  what `modprobe -c` prints before it dumps the indexes:
 #     the merged modprobe.d, modules.softdep and kernel command line
 #   expect.txt.gz  one line per lookup, tab-separated:
@@ -95,7 +96,10 @@ synth() {
 		rho.alias='gx:a[b]c' sigma.alias='gx:a[b-]*' alpha.alias='gx:abc' alpha.description=synthetic \
 		sigma.alias='plain-name' >"$moddir/modules.builtin.modinfo"
 	depmod -b "$root" "$ver"
-	for f in modules.alias modules.dep modules.builtin modules.builtin.modinfo modules.softdep; do
+	# The .bin files too (a few KiB): binindex_test.go checks its writer
+	# against depmod's on them.
+	for f in modules.alias modules.dep modules.builtin modules.builtin.modinfo modules.softdep \
+		modules.alias.bin modules.dep.bin modules.symbols.bin modules.builtin.bin modules.builtin.alias.bin; do
 		gzip -9n <"$moddir/$f" >"$out/$f.gz"
 	done
 	printf '%s\n' "${mods[@]}" 'gx:abc' 'gx:a' 'gx:ab' 'gx:abcd' 'gx:a*c' 'gx:a\bc' 'gx:a\bcd' 'gx:a-b' \
