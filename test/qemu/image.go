@@ -199,8 +199,8 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Cmdline: "gudevd.mode=" + mode}
 	if isStorm(mode) {
 		// A coldplug and then the storm, whose loads at 64 vCPUs on 6.1
-		// take minutes each under TCG.
-		vm.Timeout = 2 * DefaultTimeout(cpus)
+		// take minutes each under TCG (a 64-vCPU coldplug alone took ten).
+		vm.Timeout = 3 * DefaultTimeout(cpus)
 	}
 	if h.Console {
 		vm.Progress = h.Progress
