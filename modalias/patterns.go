@@ -2,6 +2,7 @@ package modalias
 
 import (
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/gudevd/gudevd/internal/fnmatch"
@@ -171,9 +172,7 @@ func (ps *patternSet) match(s string, out []visit) []visit {
 	m := matcher{ps: ps, key: s, out: out}
 	m.walk(0, len(ps.keys), 0, 0, -1)
 	for _, p := range ps.slow {
-		if kmodMatch(p, s) {
-			m.out = append(m.out, visit{p, literalPrefixLen(p)})
-		}
+		m.slowVisits(p)
 	}
 	slices.SortFunc(m.out, func(a, b visit) int {
 		if c := strings.Compare(a.key, b.key); c != 0 {
@@ -182,6 +181,65 @@ func (ps *patternSet) match(s string, out []visit) []visit {
 		return a.glob - b.glob
 	})
 	return slices.Compact(m.out)
+}
+
+// slowVisits makes libkmod's visits of one slow key p: the string is
+// compared with p byte by byte; at each wildcard of p the rest goes to
+// fnmatch, and the walk goes on past the wildcard, comparing bytes, only
+// where libkmod's does: where the string has the same byte and the trie
+// branches (see walk). A key reached that way to its end matches a string
+// that ends there too.
+func (m *matcher) slowVisits(p string) {
+	s := m.key
+	for d := 0; ; d++ {
+		if d == len(p) {
+			if len(s) == d {
+				m.out = append(m.out, visit{p, d})
+			}
+			return
+		}
+		c := p[d]
+		if c == '*' || c == '?' || c == '[' {
+			if fnmatch.Match(p[d:], s[d:]) {
+				m.out = append(m.out, visit{p, d})
+			}
+			if d == len(s) || s[d] != c || !m.boundary(p[:d]) {
+				return
+			}
+		} else if d == len(s) || s[d] != c {
+			return
+		}
+	}
+}
+
+// boundary reports whether depmod's radix trie has a node at the end of
+// prefix, whose children are labelled with the next byte: at the root, and
+// where, of all keys (trie-safe and slow) with that prefix, one ends there
+// or two continue with different bytes.
+func (m *matcher) boundary(prefix string) bool {
+	d := len(prefix)
+	if d == 0 {
+		return true
+	}
+	keys := m.ps.keys
+	lo, _ := slices.BinarySearch(keys, prefix)
+	n := sort.Search(len(keys)-lo, func(i int) bool { return !strings.HasPrefix(keys[lo+i], prefix) })
+	var next []byte
+	if n > 0 {
+		if len(keys[lo]) == d {
+			return true
+		}
+		next = append(next, keys[lo][d], keys[lo+n-1][d])
+	}
+	for _, p := range m.ps.slow {
+		if strings.HasPrefix(p, prefix) {
+			if len(p) == d {
+				return true
+			}
+			next = append(next, p[d])
+		}
+	}
+	return slices.Min(next) != slices.Max(next)
 }
 
 // emit records keys as visits for the glob begun at glob.

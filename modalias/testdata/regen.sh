@@ -86,7 +86,7 @@ synth() {
 	local ver=0.0.0-synthetic root="$work/synthetic" out="$here/0.0.0-synthetic"
 	local moddir="$root/lib/modules/$ver"
 	mkdir -p "$moddir/kernel" "$out"
-	local mods=(alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma)
+	local mods=(alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma upsilon)
 	printf 'kernel/synthetic/%s.ko\n' "${mods[@]}" >"$moddir/modules.builtin"
 	: >"$moddir/modules.order"
 	printf '%s\0' alpha.alias='gx:a*' beta.alias='gx:a?c' gamma.alias='gx:[a-z]bc' delta.alias='gx:abc' \
@@ -94,7 +94,7 @@ synth() {
 		theta.alias='gx:a\*c' iota.alias='gx:a\bc*' kappa.alias='gx:ab[!x]' lambda.alias='gx:a-b*' \
 		mu.alias='gx:ab]' nu.alias='gx:?bc' xi.alias='gx:*c' omicron.alias='gx:a*c' pi.alias='gx:a*bc*' \
 		rho.alias='gx:a[b]c' sigma.alias='gx:a[b-]*' alpha.alias='gx:abc' alpha.description=synthetic \
-		sigma.alias='plain-name' >"$moddir/modules.builtin.modinfo"
+		sigma.alias='plain-name' upsilon.alias='gx:*\' >"$moddir/modules.builtin.modinfo"
 	depmod -b "$root" "$ver"
 	# The .bin files too (a few KiB): binindex_test.go checks its writer
 	# against depmod's on them.
@@ -104,7 +104,7 @@ synth() {
 	done
 	printf '%s\n' "${mods[@]}" 'gx:abc' 'gx:a' 'gx:ab' 'gx:abcd' 'gx:a*c' 'gx:a\bc' 'gx:a\bcd' 'gx:a-b' \
 		'gx:a_bz' 'gx:zbc' 'gx:xbc' 'gx:abx' 'gx:aby' 'gx:c' 'gx:ac' 'gx:a-c' 'gx:ab-' 'gx:ab_' 'gx:ab]' \
-		'gx:' 'gx:bc' 'gx:aabc' 'gx:abbc' 'gx:a[b]c' 'plain-name' 'plain_name' |
+		'gx:' 'gx:bc' 'gx:aabc' 'gx:abbc' 'gx:a[b]c' 'plain-name' 'plain_name' 'gx:*\' 'gx:*\c' 'gx:*' |
 		lookup "$root" "$ver" "$out"
 }
 synth
