@@ -7,10 +7,18 @@
 //   - Planning, in the main process, is pure: a Planner built from a
 //     modalias.Index, the one reader of depmod's files and modprobe.d
 //     (each module's file and dependencies, modules.builtin, options,
-//     softdeps, install commands, the blacklist), answers Plan(names) with
-//     the Steps in the order modprobe would load them (checked against
-//     kmod's `modprobe --show-depends` for every module of Debian's 6.1
-//     and 6.12 kernels). A module that cannot load (unknown, on a
+//     softdeps, install commands, the blacklist), answers lookups the way
+//     kmod's modprobe does. Lookup is libkmod's probe lists exactly: the
+//     modules a name, alias or MODALIAS finds, each with the blacklist
+//     applied as the Blacklist mode says, its options (those of the
+//     alias it was found through included) and its dependencies and
+//     softdeps in modprobe's order, repetitions and all; ShowDepends and
+//     ShowProbe print them as `modprobe --show-depends` and `--dry-run`
+//     do (checked byte for byte against Debian's kmod 30 on Debian's 6.1
+//     and 6.12 trees with a rich modprobe.d). PlanLookup, and Plan for
+//     module names, merge probe lists into the Steps to load, each module
+//     once at its first place (checked against --show-depends for every
+//     module of both trees). A module that cannot load (unknown, on a
 //     modules.dep cycle, or needing such a module) fails alone, with its
 //     dependants, in Plan.Errors; a softdep naming no module is not a
 //     failure and is listed in Plan.UnknownSoftdeps.

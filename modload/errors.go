@@ -29,12 +29,15 @@ var (
 	// ErrBlacklisted: a requested module is blacklisted, so it was not
 	// loaded. Plan reports these separately; they are not failures.
 	ErrBlacklisted error = &sentinel{"blacklisted", unix.EPERM}
+	// ErrInKernel: modprobe --first-time found the module already live or
+	// built in (modprobe: EEXIST, "Module already in kernel").
+	ErrInKernel error = &sentinel{"module already in kernel", unix.EEXIST}
 )
 
 // sentinels lists every sentinel so that errors survive MarshalResult.
 var sentinels = []error{
 	ErrUnknownModule, ErrDependencyCycle, ErrDependencyFailed,
-	ErrNotModule, ErrInstallFailed, ErrBlacklisted,
+	ErrNotModule, ErrInstallFailed, ErrBlacklisted, ErrInKernel,
 }
 
 type sentinel struct {

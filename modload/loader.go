@@ -113,6 +113,10 @@ func NewLoader(modulesDir, sysfs string, log *slog.Logger, opts ...LoaderOption)
 	return l
 }
 
+// State reports what the kernel says of a module (/sys/module/NAME), through
+// the loader's Kernel: modprobe --dry-run skips a module that is live.
+func (l *Loader) State(name string) (ModuleState, error) { return l.k.ModuleState(name) }
+
 // Load loads the module of one step; its dependencies must already be
 // loaded. A module that is loaded, built in, or that someone else loads
 // meanwhile is success; so is EEXIST. Every other failure is a

@@ -48,230 +48,197 @@ type Plan struct {
 	// *DependencyError; no step depends on a module in Errors.
 	Errors map[string]error
 	// UnknownSoftdeps lists, each once, the softdeps that name no module
-	// (neither as a module nor as an alias). Like modprobe, the plan drops
+	// that can load: the words of softdep lines whose lookup found
+	// nothing, as written, and the modules found that have no file, no
+	// install command and are not built in. Like modprobe, the plan drops
 	// them and the modules naming them still load: they are not failures.
 	UnknownSoftdeps []string
-	// Blacklisted lists requested modules left out because the
-	// configuration blacklists them. As with udev's module loading, the
-	// blacklist applies to requested modules only, not to dependencies.
+	// Blacklisted lists, each once, the modules lookups found that the
+	// blacklist keeps from loading (see Blacklist). The blacklist never
+	// applies to dependencies or softdeps.
 	Blacklisted []string
+	// NotFound lists the lookups that found no module, as given.
+	NotFound []string
 }
 
-// Planner turns module names into Plans from a module index: modules.dep
-// (each module's file and dependencies), modules.builtin, and the modprobe
-// configuration's options, softdeps, install commands and blacklist, with
-// softdep names that are aliases looked up as modprobe looks them up. It
-// is pure: it reads nothing but the index, and is safe for concurrent use.
+// Planner turns module names and lookups into Plans from a module index:
+// modules.dep (each module's file and dependencies), modules.builtin, and
+// the modprobe configuration's options, softdeps, install commands and
+// blacklist, exactly as libkmod reads them (see Lookup). It is pure: it
+// reads nothing but the index, and is safe for concurrent use.
 type Planner struct {
-	ix     *modalias.Index
-	params map[string]string // module -> command-line parameters
-}
-
-// PlanOption configures a Planner.
-type PlanOption func(*Planner)
-
-// WithParams appends params to module's options, as `modprobe MODULE
-// param=value` does: command-line parameters come after the configuration's
-// options, for that module only.
-func WithParams(module, params string) PlanOption {
-	return func(p *Planner) {
-		if p.params == nil {
-			p.params = make(map[string]string)
-		}
-		m := modalias.ModuleName(module)
-		p.params[m] = strings.TrimSpace(p.params[m] + " " + params)
-	}
+	ix *modalias.Index
 }
 
 // NewPlanner returns a Planner over the module index ix, which must not be
 // nil.
-func NewPlanner(ix *modalias.Index, opts ...PlanOption) *Planner {
-	p := &Planner{ix: ix}
-	for _, o := range opts {
-		o(p)
-	}
-	return p
+func NewPlanner(ix *modalias.Index) *Planner {
+	return &Planner{ix: ix}
 }
 
-// options returns the parameters the kernel gets for name.
-func (p *Planner) options(name string) string {
-	opts := p.ix.Options(name)
-	if extra, ok := p.params[name]; ok {
-		opts = strings.TrimSpace(opts + " " + extra)
-	}
-	return opts
-}
-
-// planning is the state of one Plan call.
-type planning struct {
-	p        *Planner
-	steps    map[string]*Step
-	errs     map[string]error
-	visited  map[string]bool // modprobe's "visited": probe list built
-	order    []string        // first appearance, modprobe's order
-	appended map[string]bool
-	unknown  []string // softdeps naming no module
-}
-
-// Plan returns the plan for loading names. A module that cannot load puts
-// itself and its dependants into Plan.Errors; everything else still plans.
+// Plan plans module names as modprobe plans a module it was handed by name
+// (kmod_module_new_from_name): no lookup, so a name is always the module
+// and never a modprobe.d alias, and no blacklist. A module that cannot
+// load puts itself and its dependants into Plan.Errors; everything else
+// still plans.
 func (p *Planner) Plan(names []string) *Plan {
-	pl := &planning{
-		p:        p,
-		steps:    make(map[string]*Step),
-		errs:     make(map[string]error),
-		visited:  make(map[string]bool),
-		appended: make(map[string]bool),
-	}
-	plan := &Plan{Errors: pl.errs}
+	pr := newProber(p.ix)
+	ls := make([]Lookup, 0, len(names))
 	for _, n := range names {
-		n = modalias.ModuleName(n)
-		if p.ix.Blacklisted(n) {
-			if !slices.Contains(plan.Blacklisted, n) {
-				plan.Blacklisted = append(plan.Blacklisted, n)
-			}
-			continue
-		}
-		pl.probe(n)
+		m := pr.get(modalias.ModuleName(n), "")
+		ls = append(ls, Lookup{Name: n, Found: []Probe{pr.probeModule(m, LookupOptions{})}})
 	}
+	return pr.plan(ls)
+}
+
+// Lookup answers each name as modprobe does (kmod_module_new_from_lookup,
+// then kmod_module_probe_insert_module for each module found), without
+// loading anything: the modules found, in libkmod's order, each with its
+// probe list. This is what `modprobe --show-depends` prints (ShowDepends).
+func (p *Planner) Lookup(names []string, o LookupOptions) []Lookup {
+	pr := newProber(p.ix)
+	out := make([]Lookup, 0, len(names))
+	for _, n := range names {
+		out = append(out, pr.probe(n, o))
+	}
+	return out
+}
+
+// PlanLookup plans what modprobe loads for names (module names, aliases,
+// MODALIAS strings), as Lookup finds it: each module once, at its first
+// place in the lookups' probe lists, with the options of that place.
+// Names that find nothing are listed in Plan.NotFound, blacklisted
+// modules in Plan.Blacklisted.
+func (p *Planner) PlanLookup(names []string, o LookupOptions) *Plan {
+	pr := newProber(p.ix)
+	ls := make([]Lookup, 0, len(names))
+	for _, n := range names {
+		ls = append(ls, pr.probe(n, o))
+	}
+	return pr.plan(ls)
+}
+
+// planning is the state of one plan.
+type planning struct {
+	pr    *prober
+	steps map[string]*Step
+	errs  map[string]error
+	order []string // first appearance, modprobe's order
+	// hard holds the modules something needs: the modules lookups
+	// found and every step's modules.dep dependencies. One of them that
+	// cannot load is an error; any other is a softdep naming nothing.
+	hard map[string]bool
+	// unloadable holds, in order, the modules of the probe lists that
+	// have no file, no install command and are not built in.
+	unloadable []Action
+}
+
+// plan merges the probe lists of lookups into one Plan: a module shared by
+// several lists (or repeated in one) is planned once, at its first place.
+func (pr *prober) plan(ls []Lookup) *Plan {
+	pl := &planning{pr: pr, steps: map[string]*Step{}, errs: map[string]error{}, hard: map[string]bool{}}
+	plan := &Plan{Errors: pl.errs}
+	for _, l := range ls {
+		if len(l.Found) == 0 && !slices.Contains(plan.NotFound, l.Name) {
+			plan.NotFound = append(plan.NotFound, l.Name)
+		}
+		for _, f := range l.Found {
+			if f.Blacklisted {
+				if !slices.Contains(plan.Blacklisted, f.Module) {
+					plan.Blacklisted = append(plan.Blacklisted, f.Module)
+				}
+				continue
+			}
+			for _, a := range f.Actions {
+				pl.add(a)
+			}
+		}
+	}
+	plan.UnknownSoftdeps = pl.classify()
+	pl.softdepSteps()
 	pl.markCycles()
 	checked := make(map[string]bool)
 	for _, n := range pl.order {
 		pl.failDependants(n, checked)
 	}
 	plan.Steps = pl.sorted()
-	plan.UnknownSoftdeps = pl.unknown
 	return plan
 }
 
-// probe mirrors kmod's probe list: a module's modules.dep dependencies in
-// reverse line order (depmod lists the deepest last), each with its
-// softdeps around it, then the module with its own softdeps.
-func (pl *planning) probe(name string) {
-	if pl.visited[name] {
+// add plans one entry of a probe list, unless its module has a step
+// already.
+func (pl *planning) add(a Action) {
+	if a.Top {
+		pl.hard[a.Module] = true
+	}
+	if _, ok := pl.steps[a.Module]; ok {
 		return
 	}
-	pl.visited[name] = true
-	s := pl.step(name)
-	if s == nil {
+	if !a.loadable() {
+		pl.unloadable = append(pl.unloadable, a)
 		return
 	}
-	for _, d := range slices.Backward(s.Deps) {
-		pl.fill(d)
-	}
-	pl.fill(name)
-}
-
-// fill appends a module between its softdeps. modprobe ignores the install
-// command of a module that has softdeps: softdeps replaced the old
-// "install foo modprobe bar; modprobe --ignore-install foo" idiom.
-func (pl *planning) fill(name string) {
-	s := pl.step(name)
-	if s == nil || pl.appended[name] {
-		return
-	}
+	mod, _ := pl.pr.ix.Module(a.Module)
+	s := &Step{Name: a.Module, Path: a.Path, Options: a.options(), Install: a.Install, Deps: mod.Deps}
+	s.Builtin = a.Builtin && a.Path == ""
+	pl.steps[a.Module] = s
 	// depmod writes each module's whole closure on its line, so the
-	// dependencies of a dependency are already appended; in a damaged
-	// file they may not be, and are probed here.
-	for _, d := range slices.Backward(s.Deps) {
-		if !pl.appended[d] {
-			pl.probe(d)
+	// dependencies are in the probe list already; in a damaged file they
+	// may not be, and are planned here, before the module.
+	for _, d := range slices.Backward(mod.Deps) {
+		pl.hard[d] = true
+		if _, ok := pl.steps[d]; !ok {
+			pl.addByName(d)
 		}
 	}
-	pre, post := pl.softdeps(name)
-	for _, m := range pre {
-		pl.probe(m)
-	}
-	if !pl.appended[name] {
-		pl.appended[name] = true
-		pl.order = append(pl.order, name)
-	}
-	for _, m := range post {
-		pl.probe(m)
-	}
-	s.Pre, s.Post = pre, post
-	if len(pre)+len(post) > 0 && s.Install != "" {
-		s.Install = ""
-		if s.Path == "" && !s.Builtin {
-			pl.errs[name] = &ModuleError{Module: name, Op: "plan", Err: fmt.Errorf("%w: install command ignored because of softdeps, and no module file", ErrUnknownModule)}
+	pl.order = append(pl.order, a.Module)
+}
+
+// addByName plans a dependency that the probe lists lack.
+func (pl *planning) addByName(name string) {
+	m := pl.pr.get(name, "")
+	sd := pl.pr.softdeps(m)
+	w := walk{pr: pl.pr}
+	pl.add(w.action(m, len(sd.pre)+len(sd.post) > 0))
+}
+
+// classify fails the modules that cannot load and something needs, and
+// returns the softdeps that name no module that can: the names whose
+// lookup found nothing, then the modules found that cannot load, each
+// once. Like modprobe, the plan drops those; they fail nobody.
+func (pl *planning) classify() []string {
+	unknown := slices.Clone(pl.pr.unknown)
+	for _, a := range pl.unloadable {
+		switch _, planned := pl.steps[a.Module]; {
+		case planned:
+		case pl.hard[a.Module] && a.installIgnored:
+			pl.errs[a.Module] = &ModuleError{Module: a.Module, Op: "plan", Err: fmt.Errorf("%w: install command ignored because of softdeps, and no module file", ErrUnknownModule)}
+		case pl.hard[a.Module]:
+			pl.errs[a.Module] = &ModuleError{Module: a.Module, Op: "plan", Err: ErrUnknownModule}
+		case !slices.Contains(unknown, a.Module):
+			unknown = append(unknown, a.Module)
 		}
 	}
+	return unknown
 }
 
-// step returns the step for name, creating it, or nil if name cannot load.
-func (pl *planning) step(name string) *Step {
-	if s, ok := pl.steps[name]; ok {
-		return s
+// softdepSteps gives every step the softdeps the plan has steps for.
+func (pl *planning) softdepSteps() {
+	for _, n := range pl.order {
+		s := pl.steps[n]
+		sd := pl.pr.softdeps(pl.pr.get(n, ""))
+		s.Pre, s.Post = pl.planned(sd.pre), pl.planned(sd.post)
 	}
-	if _, failed := pl.errs[name]; failed {
-		return nil
-	}
-	s := &Step{Name: name, Options: pl.p.options(name), Install: pl.install(name)}
-	if m, _ := pl.p.ix.Module(name); m.Path != "" {
-		s.Path, s.Deps = m.Path, m.Deps
-	} else if m.Builtin {
-		s.Builtin = true
-	} else if s.Install == "" {
-		pl.errs[name] = &ModuleError{Module: name, Op: "plan", Err: ErrUnknownModule}
-		return nil
-	}
-	pl.steps[name] = s
-	return s
 }
 
-func (pl *planning) known(name string) bool {
-	if _, ok := pl.steps[name]; ok {
-		return true
-	}
-	if _, ok := pl.p.ix.Module(name); ok {
-		return true
-	}
-	return pl.install(name) != ""
-}
-
-// softdeps returns the modules of name's softdep line. Like modprobe, the
-// names are looked up as modules, then as aliases; a name that finds
-// nothing is dropped and listed in Plan.UnknownSoftdeps, without failing
-// name.
-func (pl *planning) softdeps(name string) (pre, post []string) {
-	sd, ok := pl.p.ix.Softdep(name)
-	if !ok {
-		return nil, nil
-	}
-	return pl.lookupAll(sd.Pre), pl.lookupAll(sd.Post)
-}
-
-func (pl *planning) lookupAll(names []string) []string {
+func (pl *planning) planned(mods []*module) []string {
 	var out []string
-	for _, raw := range names {
-		n := modalias.ModuleName(raw)
-		var found []string
-		if pl.known(n) {
-			found = []string{n}
-		} else {
-			for _, m := range pl.p.ix.Lookup(raw) {
-				if pl.known(m) {
-					found = append(found, m)
-				}
-			}
-		}
-		if len(found) == 0 && !slices.Contains(pl.unknown, n) {
-			pl.unknown = append(pl.unknown, n)
-		}
-		for _, m := range found {
-			if !slices.Contains(out, m) {
-				out = append(out, m)
-			}
+	for _, m := range mods {
+		if _, ok := pl.steps[m.name]; ok && !slices.Contains(out, m.name) {
+			out = append(out, m.name)
 		}
 	}
 	return out
-}
-
-// install returns name's install command: modprobe takes the first
-// install line whose pattern matches (modalias.Index.InstallCommand).
-func (pl *planning) install(name string) string {
-	cmd, _ := pl.p.ix.InstallCommand(name)
-	return cmd
 }
 
 // markCycles fails every module on a modules.dep cycle. depmod refuses to

@@ -17,7 +17,8 @@ import (
 // every requested module is planned, failed or blacklisted; every
 // prerequisite comes earlier and every Post later; an unknown softdep is
 // no module; and Run over the plan finishes, calling each step once, after
-// its prerequisites.
+// its prerequisites. It also checks Lookup against PlanLookup and what
+// ShowDepends prints (checkLookup).
 func FuzzPlan(f *testing.F) {
 	f.Add("a.ko: b.ko c.ko\nb.ko: c.ko\nc.ko:\n", "a c : b\nc a", "a b x")
 	f.Add("x.ko: y.ko\ny.ko: x.ko\nz.ko: x.ko\n", "z y", "z y x")
@@ -57,10 +58,15 @@ func FuzzPlan(f *testing.F) {
 			}
 		}
 		for _, n := range plan.UnknownSoftdeps {
-			if _, ok := ix.Module(n); ok || slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == n }) {
+			// Either a word whose lookup finds nothing, or a module
+			// found that has nothing to load.
+			m, _ := ix.Module(n)
+			planned := slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == n })
+			if len(ix.Candidates(n)) > 0 && (planned || m.Path != "" || m.Builtin) {
 				t.Errorf("unknown softdep %s is a known module", n)
 			}
 		}
+		checkLookup(t, NewPlanner(ix), names)
 
 		var mu sync.Mutex
 		done := make(map[string]bool)
@@ -84,4 +90,43 @@ func FuzzPlan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLookup checks what modprobe --show-depends would print for names
+// against the plan of the same lookups: every module a probe list names is
+// planned, failed, or an unknown softdep, and every printed line is one of
+// print_action's three.
+func checkLookup(t *testing.T, p *Planner, names []string) {
+	t.Helper()
+	for _, b := range []Blacklist{BlacklistAliases, BlacklistAll} {
+		ls := p.Lookup(names, LookupOptions{Blacklist: b})
+		plan := p.PlanLookup(names, LookupOptions{Blacklist: b})
+		for _, l := range ls {
+			if len(l.Found) == 0 && !slices.Contains(plan.NotFound, l.Name) {
+				t.Errorf("lookup %q found nothing, not in NotFound %q", l.Name, plan.NotFound)
+			}
+			for _, f := range l.Found {
+				if f.Blacklisted != slices.Contains(plan.Blacklisted, f.Module) && f.Blacklisted {
+					t.Errorf("blacklisted %s not in Blacklisted %q", f.Module, plan.Blacklisted)
+				}
+				for _, a := range f.Actions {
+					_, failed := plan.Errors[a.Module]
+					planned := slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Name == a.Module })
+					if !failed && !planned && !slices.Contains(plan.UnknownSoftdeps, a.Module) {
+						t.Errorf("%s of lookup %q is nowhere in the plan", a.Module, l.Name)
+					}
+				}
+			}
+		}
+		var buf strings.Builder
+		if err := ShowDepends(&buf, "/d", ls); err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(buf.String()) {
+			if !strings.HasPrefix(line, "insmod /d/") && !strings.HasPrefix(line, "insmod /") &&
+				!strings.HasPrefix(line, "install ") && !strings.HasPrefix(line, "builtin ") {
+				t.Errorf("ShowDepends printed %q", line)
+			}
+		}
+	}
 }

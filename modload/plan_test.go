@@ -4,7 +4,8 @@
 //	sh modload/testdata/regen.sh DEB-6.1 DEB-6.12
 //
 // (see the script for what it records and where make demo caches the
-// packages).
+// packages), and testdata/showdepends/ by regen-showdepends.sh (see
+// showdepends_test.go).
 package modload
 
 import (
@@ -206,7 +207,8 @@ ntdeep.ko:
 	tests := []struct {
 		name    string
 		conf    string // modprobe.d
-		opts    []PlanOption
+		params  string // LookupOptions.Params
+		lookup  bool   // PlanLookup with BlacklistAll instead of Plan
 		request []string
 		want    []Step
 		errs    map[string]string
@@ -296,13 +298,13 @@ ntdeep.ko:
 			want:    []Step{{Name: "inst", Path: "inst.ko", Install: "echo glob"}},
 		},
 		{
-			name:    "command-line parameters follow the configuration's, for that module only",
+			name:    "command-line parameters follow the configuration's, for the module found only",
 			conf:    "options c x=1\noptions b z=3\n",
-			opts:    []PlanOption{WithParams("c", "y=2"), WithParams("c", "w=4")},
+			params:  "y=2 w=4",
 			request: []string{"b"},
 			want: []Step{
-				{Name: "c", Path: "c.ko", Options: "x=1 y=2 w=4"},
-				{Name: "b", Path: "b.ko", Options: "z=3", Deps: []string{"c"}},
+				{Name: "c", Path: "c.ko", Options: "x=1"},
+				{Name: "b", Path: "b.ko", Options: "z=3 y=2 w=4", Deps: []string{"c"}},
 			},
 		},
 		{
@@ -353,7 +355,7 @@ ntdeep.ko:
 			want: []Step{
 				{Name: "e", Path: "e.ko"},
 			},
-			unknown: []string{"nosuch", "crypto_y"},
+			unknown: []string{"nosuch", "crypto-y"},
 		},
 		{
 			name:    "softdep aliases resolve",
@@ -378,7 +380,7 @@ ntdeep.ko:
 			},
 		},
 		{
-			name:    "blacklist applies to requests, not dependencies",
+			name:    "a module named directly loads even when blacklisted",
 			conf:    "blacklist b\nblacklist c\n",
 			request: []string{"c", "a"},
 			want: []Step{
@@ -386,7 +388,29 @@ ntdeep.ko:
 				{Name: "b", Path: "b.ko", Deps: []string{"c"}},
 				{Name: "a", Path: "a.ko", Deps: []string{"b", "c"}},
 			},
+		},
+		{
+			name:    "with -b the blacklist applies to what a lookup finds, not its dependencies",
+			conf:    "blacklist b\nblacklist c\n",
+			lookup:  true,
+			request: []string{"c", "a"},
+			want: []Step{
+				{Name: "c", Path: "c.ko"},
+				{Name: "b", Path: "b.ko", Deps: []string{"c"}},
+				{Name: "a", Path: "a.ko", Deps: []string{"b", "c"}},
+			},
 			black: []string{"c"},
+		},
+		{
+			name:    "blacklisted softdeps load, even through an alias",
+			conf:    "blacklist f\nblacklist g\nsoftdep e pre: crypto-x f\n",
+			lookup:  true,
+			request: []string{"e"},
+			want: []Step{
+				{Name: "f", Path: "f.ko"},
+				{Name: "g", Path: "g.ko"},
+				{Name: "e", Path: "e.ko", Pre: []string{"f", "g"}},
+			},
 		},
 		{
 			name:    "names are normalised",
@@ -397,7 +421,13 @@ ntdeep.ko:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan := NewPlanner(testIndex(t, files, tt.conf), tt.opts...).Plan(tt.request)
+			p := NewPlanner(testIndex(t, files, tt.conf))
+			var plan *Plan
+			if tt.lookup || tt.params != "" {
+				plan = p.PlanLookup(tt.request, LookupOptions{Blacklist: BlacklistAll, Params: tt.params})
+			} else {
+				plan = p.Plan(tt.request)
+			}
 			if diff := cmp.Diff(tt.want, plan.Steps); diff != "" {
 				t.Errorf("Steps mismatch (-want +got):\n%s", diff)
 			}

@@ -58,6 +58,7 @@ var known = map[string]error{
 	"not module":        ErrNotModule,
 	"install failed":    ErrInstallFailed,
 	"blacklisted":       ErrBlacklisted,
+	"in kernel":         ErrInKernel,
 	"canceled":          context.Canceled,
 	"deadline exceeded": context.DeadlineExceeded,
 }

@@ -47,7 +47,7 @@ func TestUnmarshalStepErrors(t *testing.T) {
 var errorTargets = []error{
 	unix.ENOENT, unix.ENOEXEC, unix.EKEYREJECTED, unix.EPERM, unix.ENODEV, unix.EBUSY,
 	unix.EINVAL, unix.ELOOP, unix.EEXIST,
-	ErrUnknownModule, ErrDependencyCycle, ErrDependencyFailed, ErrNotModule, ErrInstallFailed, ErrBlacklisted,
+	ErrUnknownModule, ErrDependencyCycle, ErrDependencyFailed, ErrNotModule, ErrInstallFailed, ErrBlacklisted, ErrInKernel,
 	context.Canceled, context.DeadlineExceeded,
 }
 

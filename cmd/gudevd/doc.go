@@ -6,7 +6,8 @@
 // configuration and calls cmd/gudevd/internal/daemon (the daemon),
 // cmd/gudevd/internal/control (the client side of the control socket),
 // cmd/gudevd/internal/modules (the worker process and the daemon-less
-// modprobe), uevent (monitor, trigger) or modalias (resolve).
+// modprobe), uevent (monitor, trigger), modalias (resolve) or modload
+// (what modprobe --show-depends and --dry-run print).
 //
 // It must not import test/qemu or modload/modloadtest.
 package main

@@ -31,12 +31,11 @@ func (h *recordingHandler) ServeControl(_ context.Context, req control.Request) 
 	return control.Reply{Results: res}
 }
 
-// TestKernelHelperAsksItsDaemon: the kernel runs the helper link a daemon
-// made next to its control socket (--control anywhere, not only the
-// default) by its full path, as `PATH -q -- NAME`; the helper must ask that
-// daemon rather than fall back to a direct load without dedup.
-func TestKernelHelperAsksItsDaemon(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "elsewhere")
+// helperDaemon serves a recordingHandler on dir/control until the test
+// ends and returns it with the helper link a daemon makes next to its
+// socket (dir/modprobe, this test binary).
+func helperDaemon(t *testing.T, dir string) (*recordingHandler, string) {
+	t.Helper()
 	h := &recordingHandler{}
 	srv, err := control.Listen(filepath.Join(dir, "control"), h, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -45,7 +44,7 @@ func TestKernelHelperAsksItsDaemon(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +53,15 @@ func TestKernelHelperAsksItsDaemon(t *testing.T) {
 	if err := os.Symlink(exe, link); err != nil {
 		t.Fatal(err)
 	}
+	return h, link
+}
 
+// TestKernelHelperAsksItsDaemon: the kernel runs the helper link a daemon
+// made next to its control socket (--control anywhere, not only the
+// default) by its full path, as `PATH -q -- NAME`; the helper must ask that
+// daemon rather than fall back to a direct load without dedup.
+func TestKernelHelperAsksItsDaemon(t *testing.T) {
+	h, link := helperDaemon(t, filepath.Join(t.TempDir(), "elsewhere"))
 	var stdout, stderr bytes.Buffer
 	e := &env{stdin: &bytes.Buffer{}, stdout: &stdout, stderr: &stderr, log: slog.New(slog.DiscardHandler), getenv: func(string) string { return "" }}
 	if code := run(context.Background(), []string{link, "-q", "--", "crypto-sha3-256"}, e); code != 0 {

@@ -21,6 +21,11 @@ type env struct {
 	log    *slog.Logger
 	getenv func(string) string
 	argv0  string // how the binary was called: the kernel runs its helper link by full path
+	// cmdline reads the kernel command line and sysfs is where sysfs is
+	// mounted, for modprobe, which reads both as kmod does; tests give
+	// their own (nil and "" mean /proc/cmdline and /sys).
+	cmdline func() string
+	sysfs   string
 }
 
 func newEnv() *env {

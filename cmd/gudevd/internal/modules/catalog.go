@@ -17,6 +17,9 @@ import (
 type Tree struct {
 	Root string // modprobe.d is read under Root (normally "/")
 	Dir  string // the modules directory, /lib/modules/VERSION
+	// Config, if not nil, replaces the modprobe.d directories with
+	// these files and directories under Root, as modprobe -C does.
+	Config []string
 }
 
 // DefaultTree returns the tree of the running kernel under root:
@@ -79,7 +82,7 @@ const maxCachedPlans = 4096
 // A damaged line loses only what is on it: the rest of the tree still
 // loads, and each damaged line is logged.
 func LoadCatalog(log *slog.Logger, t Tree, cmdline string) (*Catalog, error) {
-	idx, err := modalias.Load(modalias.Sources{Modules: os.DirFS(t.Dir), Root: os.DirFS(t.Root), Cmdline: cmdline})
+	idx, err := modalias.Load(modalias.Sources{Modules: os.DirFS(t.Dir), Root: os.DirFS(t.Root), Config: t.Config, Cmdline: cmdline})
 	if err != nil {
 		return nil, fmt.Errorf("load module index: %w", err)
 	}
@@ -110,15 +113,19 @@ func (c *Catalog) planAlias(alias string) *modload.Plan {
 		c.plans[alias] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.plan = c.planner.Plan(c.index.Resolve(alias)) })
+	// udev loads what a MODALIAS finds as modprobe -b does: the
+	// blacklist drops every blacklisted module it finds, however found.
+	e.once.Do(func() {
+		e.plan = c.planner.PlanLookup([]string{alias}, modload.LookupOptions{Blacklist: modload.BlacklistAll})
+	})
 	return e.plan
 }
 
 // Plan resolves a MODALIAS and plans its modules, as a uevent does.
 func (c *Catalog) Plan(modalias string) *modload.Plan { return c.planAlias(modalias) }
 
-// WithParams returns the catalog with params appended to module name's
-// options, as `modprobe NAME param=value` does.
-func (c *Catalog) WithParams(name, params string) *Catalog {
-	return &Catalog{index: c.index, planner: modload.NewPlanner(c.index, modload.WithParams(name, params))}
+// Lookup answers names as modprobe does, without loading: what each finds
+// and its probe list, for --show-depends and --dry-run.
+func (c *Catalog) Lookup(names []string, o modload.LookupOptions) []modload.Lookup {
+	return c.planner.Lookup(names, o)
 }

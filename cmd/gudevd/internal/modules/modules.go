@@ -161,33 +161,31 @@ func (m *Modules) share(ctx context.Context, alias string, plan *modload.Plan) [
 }
 
 // LoadNamed loads modules named by a person or by the kernel's
-// request_module: each name is looked up as plain modprobe does, so a module
-// named directly ignores the blacklist and an alias honours it. retry asks
-// again for modules whose earlier load failed.
+// request_module: each name is looked up as plain modprobe does
+// (modload.BlacklistAliases), so a module named directly loads even if
+// blacklisted, one found through an alias does not, and the options of
+// that alias apply. retry asks again for modules whose earlier load failed.
 func (m *Modules) LoadNamed(ctx context.Context, names []string, retry bool) ([]Result, error) {
-	cat := m.Catalog()
-	var resolved []string
-	var missing []Result
-	for _, n := range names {
-		got := cat.index.Lookup(n)
-		if len(got) == 0 {
-			missing = append(missing, Result{Module: n, Result: "failed", Error: fmt.Sprintf("find module %s: %v", n, modload.ErrUnknownModule)})
-			continue
-		}
-		resolved = append(resolved, got...)
+	return m.LoadLookups(ctx, names, modload.LookupOptions{}, retry)
+}
+
+// LoadLookups is LoadNamed with the rest of modprobe's choices: -b
+// (o.Blacklist) and parameters for the modules the names find (o.Params).
+// A name that finds nothing is a failed Result; a blacklisted module is a
+// "blacklisted" one, and not a failure, as modprobe exits 0 for it.
+func (m *Modules) LoadLookups(ctx context.Context, names []string, o modload.LookupOptions, retry bool) ([]Result, error) {
+	plan := m.Catalog().planner.PlanLookup(names, o)
+	var res []Result
+	for _, n := range plan.NotFound {
+		res = append(res, Result{Module: n, Result: "failed", Error: fmt.Sprintf("find module %s: %v", n, modload.ErrUnknownModule)})
 	}
-	res := append(missing, m.load(ctx, cat, resolved, retry)...)
+	res = append(res, m.run(ctx, plan, retry)...)
 	for _, r := range res {
 		if r.Error != "" {
 			return res, errors.New("some modules failed to load")
 		}
 	}
 	return res, nil
-}
-
-// load plans names and runs the plan through the group.
-func (m *Modules) load(ctx context.Context, cat *Catalog, names []string, retry bool) []Result {
-	return m.run(ctx, cat.planner.Plan(names), retry)
 }
 
 // run executes a plan through the group.

@@ -81,18 +81,27 @@ func (r directRunner) Run(ctx context.Context, job []byte) ([]byte, error) {
 
 func (directRunner) Stats() workers.PoolStats { return workers.PoolStats{} }
 
+// Direct configures LoadDirect.
+type Direct struct {
+	Log     *slog.Logger
+	Tree    Tree
+	Sysfs   string // where sysfs is mounted, normally /sys
+	Cmdline string // the kernel command line (ReadCmdline)
+	// Lookup holds modprobe's -b and the parameters for the modules the
+	// names find.
+	Lookup modload.LookupOptions
+}
+
 // LoadDirect loads names in this process, as modprobe does when no daemon
-// runs (early boot, or parameters given on the command line, which a shared
-// load cannot honour): params are appended to the first name's options.
-func LoadDirect(ctx context.Context, log *slog.Logger, tree Tree, sysfs string, names []string, params string) ([]Result, error) {
-	cat, err := LoadCatalog(log, tree, ReadCmdline())
+// runs (early boot), or when the command line asks for what a load shared
+// with the daemon cannot honour: parameters, another module tree or
+// configuration.
+func LoadDirect(ctx context.Context, d Direct, names []string) ([]Result, error) {
+	cat, err := LoadCatalog(d.Log, d.Tree, d.Cmdline)
 	if err != nil {
 		return nil, err
 	}
-	if params != "" {
-		cat = cat.WithParams(names[0], params)
-	}
-	m := New(Config{Log: log, Catalog: cat, Runner: directRunner{modload.NewLoader(tree.Dir, sysfs, log)}, Parallel: 1})
+	m := New(Config{Log: d.Log, Catalog: cat, Runner: directRunner{modload.NewLoader(d.Tree.Dir, d.Sysfs, d.Log)}, Parallel: 1})
 	defer m.Close(context.WithoutCancel(ctx))
-	return m.LoadNamed(ctx, names, false)
+	return m.LoadLookups(ctx, names, d.Lookup, false)
 }
