@@ -274,20 +274,22 @@ func (d *Daemon) startEvents(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // dispatch hands runnable events to at most Children handlers at once and
-// waits for them before returning.
+// waits for them before returning. It takes a handler slot before it takes
+// an event, so an event is marked running in the queue (and blocks its
+// dependants) only once a handler is free to run it.
 func (d *Daemon) dispatch(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, d.cfg.Children)
 	for {
-		ev, err := d.queue.Next(ctx)
-		if err != nil {
-			return
-		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			d.queue.Done(ev)
+			return
+		}
+		ev, err := d.queue.Next(ctx)
+		if err != nil {
+			<-sem
 			return
 		}
 		wg.Go(func() {
