@@ -401,48 +401,6 @@ func (w *wildWalk) spend() error {
 	return nil
 }
 
-// dump calls f for every key and its values in the order of the trie
-// (libkmod's index_mm_dump).
-func (bi *binIndex) dump(f func(key string, values []binValue)) error {
-	n, ok, err := bi.rootNode()
-	if !ok {
-		return err
-	}
-	budget := len(bi.data) + 1
-	var buf []byte
-	var rec func(n binNode) error
-	rec = func(n binNode) error {
-		if budget--; budget < 0 {
-			return corrupt(bi.file, "more nodes than the file can hold")
-		}
-		mark := len(buf)
-		buf = append(buf, n.prefix...)
-		if n.nvalues > 0 {
-			var vals []binValue
-			if err := bi.eachValue(&n, func(p uint32, v []byte) { vals = append(vals, binValue{p, string(v)}) }); err != nil {
-				return err
-			}
-			f(string(buf), vals)
-		}
-		for ch := int(n.first); ch <= int(n.last); ch++ {
-			child, ok, err := bi.child(&n, byte(ch))
-			if err != nil {
-				return err
-			}
-			if ok {
-				buf = append(buf, byte(ch))
-				if err := rec(child); err != nil {
-					return err
-				}
-				buf = buf[:len(buf)-1]
-			}
-		}
-		buf = buf[:mark]
-		return nil
-	}
-	return rec(n)
-}
-
 // unsafeString views b as a string for a call that does not keep it
 // (strings.IndexByte, fnmatch.Match): the bytes may be a mapping that
 // Close releases, or a buffer the walk overwrites.

@@ -402,14 +402,14 @@ func (ix *Index) Candidates(s string) []Candidate {
 	if out = ix.fromAliases(key); out != nil {
 		return out
 	}
-	if ix.builtin[key] {
+	if ix.isBuiltin(key) {
 		return []Candidate{{Name: key, Builtin: true}}
 	}
 	return ix.fromBuiltinAliases(key)
 }
 
 func (ix *Index) candidate(name, alias string) Candidate {
-	return Candidate{Name: name, Alias: alias, Builtin: ix.builtin[name]}
+	return Candidate{Name: name, Alias: alias, Builtin: ix.isBuiltin(name)}
 }
 
 // fromCommands is kmod_lookup_alias_from_commands: the first install line
@@ -552,7 +552,7 @@ func (ix *Index) Module(name string) (m Module, ok bool) {
 
 // Builtin reports whether the module is built into the kernel (listed in
 // modules.builtin). name is normalised first.
-func (ix *Index) Builtin(name string) bool { return ix.builtin[ModuleName(name)] }
+func (ix *Index) Builtin(name string) bool { return ix.isBuiltin(ModuleName(name)) }
 
 // Exists reports whether modules.dep has a line for the module (name is
 // normalised first).

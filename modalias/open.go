@@ -48,9 +48,8 @@ type binSlot struct {
 //
 // When modules.dep.bin or modules.alias.bin is missing or its header is
 // damaged, Open returns Load(src) instead, with the damage among its
-// Problems. Stats counts only the builtin modules and the configuration
-// of an opened Index. Close releases the mappings; call it after the last
-// lookup.
+// Problems. Stats counts only the configuration of an opened Index.
+// Close releases the mappings; call it after the last lookup.
 func Open(src Sources) (*Index, error) {
 	if src.Modules == nil {
 		return nil, errors.New("open module index: no modules directory")
@@ -67,13 +66,6 @@ func Open(src Sources) (*Index, error) {
 		}
 	}
 	ix := &Index{ids: map[string]int32{}, builtin: map[string]bool{}, modules: src.Modules, bin: bt}
-	if b := bt.get(binBuiltin); b != nil {
-		// modules.builtin.bin is small (a few hundred names) and asked
-		// about for every module found: read it whole.
-		if err := b.dump(func(key string, _ []binValue) { ix.builtin[key] = true }); err != nil {
-			bt.report(err)
-		}
-	}
 	if err := ix.loadConfig(src); err != nil {
 		bt.close()
 		return nil, err
@@ -167,6 +159,16 @@ func (ix *Index) hasDepLine(name string) bool {
 	return ok
 }
 
+// isBuiltin reports whether modules.builtin lists the module, as
+// libkmod's kmod_lookup_alias_is_builtin asks modules.builtin.bin.
+func (ix *Index) isBuiltin(name string) bool {
+	if ix.bin == nil {
+		return ix.builtin[name]
+	}
+	_, ok := ix.bin.search(binBuiltin, name)
+	return ok
+}
+
 // fromSymbols looks a "symbol:" key up in modules.symbols.
 func (ix *Index) fromSymbols(key string) []Candidate {
 	if ix.bin == nil {
@@ -205,7 +207,7 @@ func (ix *Index) fromBin(i int, key string) []Candidate {
 // the module is its modules.dep line, "path: dep-path ...".
 func (ix *Index) binModule(name string) (Module, bool) {
 	m := Module{Name: ModuleName(name)}
-	m.Builtin = ix.builtin[m.Name]
+	m.Builtin = ix.isBuiltin(m.Name)
 	line, ok := ix.bin.search(binDep, m.Name)
 	if !ok {
 		return m, m.Builtin
