@@ -178,7 +178,7 @@ func (pl *planning) add(a Action) {
 		pl.unloadable = append(pl.unloadable, a)
 		return
 	}
-	mod, _ := pl.pr.ix.Module(a.Module)
+	mod := pl.pr.module(a.Module)
 	s := &Step{Name: a.Module, Path: a.Path, Options: a.options(), Install: a.Install, Deps: mod.Deps}
 	s.Builtin = a.Builtin && a.Path == ""
 	pl.steps[a.Module] = s

@@ -118,13 +118,25 @@ type softdeps struct {
 type prober struct {
 	ix      *modalias.Index
 	pool    map[moduleKey]*module
-	deps    map[string][]*module // a module's modules.dep dependencies, in probe order
+	mods    map[string]modalias.Module // what the index says of each name
+	deps    map[string][]*module       // a module's modules.dep dependencies, in probe order
 	soft    map[string]*softdeps
 	unknown []string // softdeps whose lookup found nothing, each once
 }
 
 func newProber(ix *modalias.Index) *prober {
-	return &prober{ix: ix, pool: map[moduleKey]*module{}, deps: map[string][]*module{}, soft: map[string]*softdeps{}}
+	return &prober{ix: ix, pool: map[moduleKey]*module{}, mods: map[string]modalias.Module{},
+		deps: map[string][]*module{}, soft: map[string]*softdeps{}}
+}
+
+// module is Index.Module, once per name.
+func (pr *prober) module(name string) modalias.Module {
+	m, ok := pr.mods[name]
+	if !ok {
+		m, _ = pr.ix.Module(name)
+		pr.mods[name] = m
+	}
+	return m
 }
 
 // get returns the module of the pool keyed by name and alias, making it
@@ -171,7 +183,7 @@ func (pr *prober) dependencies(m *module) []*module {
 	if d, ok := pr.deps[m.name]; ok {
 		return d
 	}
-	mod, _ := pr.ix.Module(m.name)
+	mod := pr.module(m.name)
 	var d []*module
 	for _, n := range slices.Backward(mod.Deps) {
 		d = append(d, pr.get(n, ""))
@@ -275,7 +287,7 @@ func (w *walk) fillSoftdep(m *module) {
 // install command (mod->ignorecmd): softdeps replaced the old "install foo
 // modprobe bar; modprobe --ignore-install foo" idiom.
 func (w *walk) action(m *module, ignoreInstall bool) Action {
-	mod, _ := w.pr.ix.Module(m.name)
+	mod := w.pr.module(m.name)
 	a := Action{
 		Module:  m.name,
 		Path:    mod.Path,

@@ -307,11 +307,12 @@ func (a modprobeArgs) direct(ctx context.Context, e *env, names []string) ([]mod
 }
 
 // check applies -b and --first-time before a load, from this process's own
-// index: it drops the names whose module the blacklist keeps from loading
+// index. It drops the names whose module the blacklist keeps from loading
 // (a module found by its name is the only one its lookup finds, so the
-// daemon, which applies the blacklist to aliases, gets the rest right) and,
-// with --first-time, those that found a module already in the kernel,
-// saying so as modprobe does; inKernel reports those.
+// daemon, which applies the blacklist to aliases, gets the rest right).
+// With --first-time it says, as modprobe does, which modules the names
+// find are in the kernel already, and reports whether any is: the load
+// goes on for the others, as kmod's goes on with a name's next module.
 func (a modprobeArgs) check(e *env) (keep []string, inKernel bool, err error) {
 	cat, dir, err := a.catalog(e)
 	if err != nil {
@@ -324,7 +325,7 @@ func (a modprobeArgs) check(e *env) (keep []string, inKernel bool, err error) {
 			switch {
 			case a.firstTime && (p.Builtin || live(p.Module)):
 				a.log(e, logErr, "could not insert '%s': Module already in kernel", p.Module)
-				ok, inKernel = false, true
+				inKernel = true
 			case p.Blacklisted && p.Alias == "":
 				ok = false
 			}

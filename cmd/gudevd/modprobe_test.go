@@ -373,7 +373,7 @@ func TestModprobeQuery(t *testing.T) {
 
 // TestModprobeCheck: before a load, -b drops a name whose module is
 // blacklisted and found by its name (the daemon would load it), keeps
-// aliases (the daemon drops those itself) and --first-time stops at a
+// aliases (the daemon drops those itself), and --first-time reports each
 // module already in the kernel, as modprobe does.
 func TestModprobeCheck(t *testing.T) {
 	root, sysfs := modprobeTree(t)
@@ -389,7 +389,7 @@ func TestModprobeCheck(t *testing.T) {
 		{
 			name:     "--first-time on a live module",
 			args:     []string{"--first-time", "-a", "e1000", "unix", "ptp"},
-			keep:     []string{"ptp"},
+			keep:     []string{"e1000", "unix", "ptp"},
 			inKernel: true,
 			stderr:   "modprobe: ERROR: could not insert 'e1000': Module already in kernel\nmodprobe: ERROR: could not insert 'unix': Module already in kernel\n",
 		},

@@ -161,6 +161,7 @@ func TestLoadMatchesKmod(t *testing.T) {
 					t.Errorf("LoadNamed(%q): %v", tt.names, err)
 				}
 			}
+			// Steps that do not wait for each other run in any order.
 			slices.SortStableFunc(rec.steps, func(a, b modload.Step) int {
 				return slices.Index(stepNames(tt.want), a.Name) - slices.Index(stepNames(tt.want), b.Name)
 			})
