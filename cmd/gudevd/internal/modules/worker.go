@@ -97,10 +97,11 @@ type Direct struct {
 // with the daemon cannot honour: parameters, another module tree or
 // configuration.
 func LoadDirect(ctx context.Context, d Direct, names []string) ([]Result, error) {
-	cat, err := LoadCatalog(d.Log, d.Tree, d.Cmdline)
+	cat, err := OpenCatalog(d.Tree, d.Cmdline)
 	if err != nil {
 		return nil, err
 	}
+	defer cat.Close(d.Log)
 	m := New(Config{Log: d.Log, Catalog: cat, Runner: directRunner{modload.NewLoader(d.Tree.Dir, d.Sysfs, d.Log)}, Parallel: 1})
 	defer m.Close(context.WithoutCancel(ctx))
 	return m.LoadLookups(ctx, names, d.Lookup, false)
