@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get
 
-.PHONY: demo test bench bench-requests deps build testdata
+.PHONY: demo test bench bench-requests bench-helper deps build testdata
 
 build:
 	$(GO) build -o bin/gudevd ./cmd/gudevd
@@ -50,3 +50,18 @@ bench-requests: deps
 # modalias/testdata/regen.sh and modload/testdata/regen.sh.
 testdata: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness capture
+
+# bench-helper times one execution of the kernel's modprobe helper, kmod's
+# and gudevd's, with and without a daemon, on Debian's 6.1 module tree
+# (unpacked and depmod'ed under the cache; nothing is loaded on the host).
+HELPER_KVER := 6.1.0-47-amd64
+HELPER_TREE := $${GUDEVD_CACHE:-$$HOME/.cache/gudevd}/helper-tree
+bench-helper: deps
+	@tree=$(HELPER_TREE); if [ ! -f $$tree/lib/modules/$(HELPER_KVER)/modules.alias.bin ]; then \
+		set -e; mkdir -p $$tree; cd $$tree; \
+		apt-get download linux-image-$(HELPER_KVER)-unsigned >/dev/null; \
+		dpkg-deb -x linux-image-$(HELPER_KVER)-unsigned_*.deb .; rm -f linux-image-*.deb; \
+		depmod -b $$tree $(HELPER_KVER); \
+	fi
+	GUDEVD_BENCH_TREE=$(HELPER_TREE) GUDEVD_BENCH_KVER=$(HELPER_KVER) \
+		$(GO) test -run '^$$' -bench Helper -benchtime 200x -count 3 ./cmd/gudevd/internal/daemon
