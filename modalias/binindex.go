@@ -65,10 +65,11 @@ func corrupt(file string, format string, args ...any) error {
 }
 
 // parseBinIndex checks the header as libkmod's index_mm_open does: the
-// magic and the major version; the root offset is checked when read.
+// magic and the major version; the root offset is checked when read. A
+// file past 256 MiB could not address its end with 28-bit offsets.
 func parseBinIndex(file string, data []byte) (*binIndex, error) {
-	if len(data) < binHeaderLen {
-		return nil, corrupt(file, "%d bytes, shorter than the header", len(data))
+	if len(data) < binHeaderLen || len(data) > nodeMask {
+		return nil, corrupt(file, "%d bytes, not between the header's and the largest node offset", len(data))
 	}
 	if m := binary.BigEndian.Uint32(data); m != binMagic {
 		return nil, corrupt(file, "magic %#x, want %#x", m, binMagic)

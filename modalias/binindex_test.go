@@ -335,3 +335,81 @@ func (bi *binIndex) dump(f func(key string, values []binValue)) error {
 	}
 	return rec(n)
 }
+
+// TestOpen opens trees on disk: the .bin files are mapped, answer, and are
+// released by Close; without them, or with a damaged header, Open falls
+// back to the text files and says why.
+func TestOpen(t *testing.T) {
+	src := withBinIndexes(t, kernelSources(t, synthetic))
+	tests := []struct {
+		name     string
+		edit     func(dir string) error
+		wantBin  bool
+		wantProb string // a problem naming this file, wrapping ErrCorrupt
+	}{
+		{"bin files", func(string) error { return nil }, true, ""},
+		{"no bin files", func(dir string) error {
+			for i := range nBin {
+				if err := os.Remove(filepath.Join(dir, binFileName(i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, false, ""},
+		{"damaged header", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "modules.alias.bin"), []byte("not an index, long enough"), 0o644)
+		}, false, "modules.alias.bin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, f := range src.Modules.(fstest.MapFS) {
+				if err := os.WriteFile(filepath.Join(dir, name), f.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tt.edit(dir); err != nil {
+				t.Fatal(err)
+			}
+			ix, err := Open(Sources{Modules: os.DirFS(dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ix.bin != nil; got != tt.wantBin {
+				t.Fatalf("reads .bin files = %v, want %v", got, tt.wantBin)
+			}
+			if tt.wantBin && !ix.bin.get(binDep).unmap {
+				t.Error("modules.dep.bin of an os.DirFS is not mapped")
+			}
+			if d := cmp.Diff([]string{"rho", "alpha", "omicron", "zeta", "xi"}, ix.Resolve("gx:a[b]c")); d != "" {
+				t.Errorf("Resolve (-want +got):\n%s", d)
+			}
+			checkOpenProblems(t, ix.Problems(), tt.wantProb)
+			if err := ix.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if tt.wantBin && ix.Resolve("gx:a[b]c") != nil {
+				t.Error("a closed index still answers")
+			}
+			if err := ix.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+// checkOpenProblems wants one problem naming file and wrapping ErrCorrupt,
+// or none when file is "".
+func checkOpenProblems(t *testing.T, problems []error, file string) {
+	t.Helper()
+	var named []error
+	for _, p := range problems {
+		var fe *FileError
+		if errors.As(p, &fe) && fe.File == file && errors.Is(p, ErrCorrupt) {
+			named = append(named, p)
+		}
+	}
+	if file == "" && len(problems) > 0 || file != "" && len(named) != 1 {
+		t.Errorf("problems %v, want one about %q", problems, file)
+	}
+}

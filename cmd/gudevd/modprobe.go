@@ -314,10 +314,11 @@ func (a modprobeArgs) direct(ctx context.Context, e *env, names []string) ([]mod
 // find are in the kernel already, and reports whether any is: the load
 // goes on for the others, as kmod's goes on with a name's next module.
 func (a modprobeArgs) check(e *env) (keep []string, inKernel bool, err error) {
-	cat, dir, err := a.catalog(e)
+	cat, dir, done, err := a.catalog(e)
 	if err != nil {
 		return nil, false, err
 	}
+	defer done()
 	live := a.live(e, dir)
 	for _, l := range cat.Lookup(a.names, a.lookupOptions()) {
 		ok := true
@@ -337,22 +338,24 @@ func (a modprobeArgs) check(e *env) (keep []string, inKernel bool, err error) {
 	return keep, inKernel, nil
 }
 
-// catalog reads the tree the command line names, with the kernel command
-// line; damaged lines are warnings, as kmod prints them.
-func (a modprobeArgs) catalog(e *env) (*modules.Catalog, string, error) {
+// catalog opens the tree the command line names, with the kernel command
+// line, from depmod's .bin indexes as kmod does (modules.OpenCatalog);
+// done closes it, printing what was damaged as warnings, as kmod prints
+// them.
+func (a modprobeArgs) catalog(e *env) (cat *modules.Catalog, dir string, done func(), err error) {
 	t, err := a.tree()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
 	if a.verbosity >= logWarning {
 		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	cat, err := modules.LoadCatalog(log, t, e.kernelCmdline())
+	cat, err = modules.OpenCatalog(t, e.kernelCmdline())
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return cat, t.Dir, nil
+	return cat, t.Dir, func() { cat.Close(log) }, nil
 }
 
 // live reports whether /sys/module/NAME/initstate says "live".
@@ -366,10 +369,11 @@ func (a modprobeArgs) live(e *env, dir string) func(string) bool {
 
 // query is --show-depends and --dry-run: it loads nothing.
 func (a modprobeArgs) query(e *env) error {
-	cat, dir, err := a.catalog(e)
+	cat, dir, done, err := a.catalog(e)
 	if err != nil {
 		return err
 	}
+	defer done()
 	return a.probe(e, cat, dir, a.live(e, dir))
 }
 
