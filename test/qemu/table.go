@@ -151,9 +151,13 @@ func stormDetail(s report.StormSummary) string {
 	return strings.Join(parts, "; ") + "; outcomes: " + strings.Join(outs, " ")
 }
 
-// WriteStormMarkdown writes the request-storm tables: one row per run, then
-// the load syscalls per module and the requests per name of each run.
+// WriteStormMarkdown writes the request-storm tables: kmod's modprobe and
+// gudevd side by side per kernel and vCPU count, one row per run with every
+// column, then the load syscalls per module and the requests per name of
+// each run.
 func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
+	writeStormPairs(w, sums)
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| kernel | vCPUs | helper | requests made | refused (kmod busy) | module_request | helper execs | load syscalls | duplicates | EEXIST | other errors | unnamed (named by helper) | calls that found no module | helper lifetime median / max (s) | storm wall (s) | storm modules loaded |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sums {
@@ -211,6 +215,61 @@ func WriteStormMarkdown(w io.Writer, sums []report.StormSummary) error {
 		}
 	}
 	return nil
+}
+
+// writeStormPairs writes one row per kernel and vCPU count, each cell
+// "kmod / gudevd"; a run that is missing shows as "–".
+func writeStormPairs(w io.Writer, sums []report.StormSummary) {
+	type key struct {
+		kernel string
+		cpus   int
+	}
+	runs := map[key]map[string]report.StormSummary{}
+	var keys []key
+	for _, s := range sums {
+		k := key{s.Kernel, s.CPUs}
+		if runs[k] == nil {
+			runs[k] = map[string]report.StormSummary{}
+			keys = append(keys, k)
+		}
+		runs[k][s.Scenario] = s
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if keys[i].kernel != keys[j].kernel {
+			return keys[i].kernel < keys[j].kernel
+		}
+		return keys[i].cpus < keys[j].cpus
+	})
+	fmt.Fprintln(w, "| kernel | vCPUs | requests made (refused), kmod / gudevd | helper execs | load syscalls | duplicates | EEXIST | calls that found no module | storm wall (s) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, k := range keys {
+		pair := func(f func(report.StormSummary) string) string {
+			cell := func(sc string) string {
+				s, ok := runs[k][sc]
+				if !ok {
+					return "–"
+				}
+				return f(s)
+			}
+			return cell("storm-kmod") + " / " + cell("storm-gudevd")
+		}
+		num := func(f func(report.StormSummary) int) string {
+			return pair(func(s report.StormSummary) string { return fmt.Sprint(f(s)) })
+		}
+		made := pair(func(s report.StormSummary) string {
+			if s.Returns == 0 && s.Requests > 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%d (%d)", s.Returns, s.KmodBusy)
+		})
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", k.kernel, k.cpus, made,
+			num(func(s report.StormSummary) int { return s.Helpers }),
+			num(func(s report.StormSummary) int { return s.LoadSyscalls }),
+			num(func(s report.StormSummary) int { return s.Duplicates }),
+			num(func(s report.StormSummary) int { return s.EEXIST }),
+			num(func(s report.StormSummary) int { return s.Missing }),
+			pair(func(s report.StormSummary) string { return fmt.Sprintf("%.1f", s.WallSeconds) }))
+	}
 }
 
 func stormHelperName(scenario string) string {
