@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -412,4 +413,48 @@ func checkOpenProblems(t *testing.T, problems []error, file string) {
 	if file == "" && len(problems) > 0 || file != "" && len(named) != 1 {
 		t.Errorf("problems %v, want one about %q", problems, file)
 	}
+}
+
+// FuzzBinRoundTrip writes the fuzzer's keys (one a line, each with the
+// value "v<line>" and priority line%3) and reads them back: the trie holds
+// exactly the key set, each key's values in depmod's order, search finds
+// each key's first value and nothing for a string that is no key.
+func FuzzBinRoundTrip(f *testing.F) {
+	f.Add("ab\na\nabc\nb*\nab\n", "abd")
+	f.Add("pci:v*d*\npci:v0000\n\npci:v0000\n", "pci:")
+	f.Fuzz(func(t *testing.T, lines, other string) {
+		var ents []binEntry
+		want := map[string][]binValue{}
+		for i, k := range strings.Split(lines, "\n") {
+			if strings.ContainsFunc(k, func(r rune) bool { return r >= childMax || r == 0 }) {
+				return // depmod's keys are 7-bit C strings
+			}
+			e := binEntry{k, "v" + string(rune('a'+i%26)), uint32(i % 3)}
+			ents = append(ents, e)
+			want[k] = append(want[k], binValue{e.priority, e.value})
+		}
+		for k, vs := range want {
+			slices.Reverse(vs)
+			slices.SortStableFunc(vs, func(a, b binValue) int { return int(a.priority) - int(b.priority) })
+			want[k] = vs
+		}
+		bi, err := parseBinIndex("fuzz.bin", writeBinIndex(ents))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]binValue{}
+		if err := bi.dump(func(k string, vs []binValue) { got[k] = vs }); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got, cmp.AllowUnexported(binValue{})); d != "" {
+			t.Errorf("dump (-want +got):\n%s", d)
+		}
+		for _, k := range append(slices.Collect(maps.Keys(want)), other) {
+			v, ok, err := bi.search(k)
+			vs, isKey := want[cKey(k)]
+			if err != nil || ok != isKey || ok && v != vs[0].value {
+				t.Errorf("search(%q) = %q, %v, %v; want %v, %v", k, v, ok, err, vs, isKey)
+			}
+		}
+	})
 }

@@ -5,14 +5,17 @@
 //
 // It is the one reader of depmod's files (modules.dep, modules.alias,
 // modules.builtin, modules.builtin.modinfo, modules.softdep,
-// modules.symbols) and of modprobe.d: besides resolving, an Index answers
-// what a load planner needs, each module's file and dependencies
-// (Module), options, softdeps, install commands and the blacklist, so
-// modload plans from it instead of parsing the files again. ModuleName is
-// the one module-name normaliser.
+// modules.symbols, and the .bin indexes libkmod reads instead:
+// modules.dep.bin, modules.alias.bin, modules.symbols.bin,
+// modules.builtin.bin, modules.builtin.alias.bin) and of modprobe.d:
+// besides resolving, an Index answers what a load planner needs, each
+// module's file and dependencies (Module), options, softdeps, install
+// commands and the blacklist, so modload plans from it instead of parsing
+// the files again. ModuleName is the one module-name normaliser.
 //
 // Everything here is pure: an Index is built once from file systems given as
-// fs.FS values and answers lookups without touching the system.
+// fs.FS values (Open maps the files of an os.DirFS, read-only) and answers
+// lookups without touching the system.
 //
 // Two ways to build one, two sources of the same answers. Load parses the
 // text files into tables whose lookups are fast at any percentile (the
