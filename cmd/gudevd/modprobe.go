@@ -302,8 +302,21 @@ func (a modprobeArgs) direct(ctx context.Context, e *env, names []string) ([]mod
 		return nil, err
 	}
 	return modules.LoadDirect(ctx, modules.Direct{
-		Log: e.log, Tree: t, Sysfs: e.sysfsRoot(), Cmdline: e.kernelCmdline(), Lookup: a.lookupOptions(),
+		Log: a.directLog(e), Tree: t, Sysfs: e.sysfsRoot(), Cmdline: e.kernelCmdline(), Lookup: a.lookupOptions(),
 	}, names)
+}
+
+// directLog is the log of a direct load at kmod's verbosity: nothing with
+// -q (the kernel's helper runs so), warnings by default, each module's load
+// with -v.
+func (a modprobeArgs) directLog(e *env) *slog.Logger {
+	switch {
+	case a.verbosity < logWarning:
+		return slog.New(slog.DiscardHandler)
+	case a.verbosity > logWarning:
+		return e.log
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // check applies -b and --first-time before a load, from this process's own
