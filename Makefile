@@ -8,8 +8,10 @@ TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get
 
 .PHONY: demo test bench bench-requests bench-helper deps build testdata
 
+# build makes the static binary gudevd ships as: no dynamic loader on each of
+# the kernel's helper runs (see make bench-helper).
 build:
-	$(GO) build -o bin/gudevd ./cmd/gudevd
+	CGO_ENABLED=0 $(GO) build -o bin/gudevd ./cmd/gudevd
 
 # deps installs the Debian packages the QEMU harness needs, once.
 deps:
