@@ -98,11 +98,11 @@ func NewCatalog(idx *modalias.Index) *Catalog {
 	return &Catalog{index: idx, planner: modload.NewPlanner(idx)}
 }
 
-// planAlias resolves a MODALIAS and plans its modules, once per distinct
-// string: every CPU of a machine sends the same CPU modalias, and resolving
+// Plan resolves a MODALIAS and plans its modules, as a uevent does, once
+// per distinct string: every CPU of a machine sends the same CPU modalias, and resolving
 // and planning it (~160 µs on Debian's index) for each of 4096 CPUs would be
 // most of the daemon's work. Plans are immutable, so callers share them.
-func (c *Catalog) planAlias(alias string) *modload.Plan {
+func (c *Catalog) Plan(alias string) *modload.Plan {
 	c.mu.Lock()
 	if c.plans == nil || len(c.plans) >= maxCachedPlans {
 		c.plans = map[string]*aliasPlan{}
@@ -120,9 +120,6 @@ func (c *Catalog) planAlias(alias string) *modload.Plan {
 	})
 	return e.plan
 }
-
-// Plan resolves a MODALIAS and plans its modules, as a uevent does.
-func (c *Catalog) Plan(modalias string) *modload.Plan { return c.planAlias(modalias) }
 
 // Lookup answers names as modprobe does, without loading: what each finds
 // and its probe list, for --show-depends and --dry-run.

@@ -123,7 +123,7 @@ func (m *Modules) LoadModalias(ctx context.Context, alias string) []Result {
 	m.mu.Lock()
 	m.lookups++
 	m.mu.Unlock()
-	plan := cat.planAlias(alias)
+	plan := cat.Plan(alias)
 	if len(plan.Steps) == 0 && len(plan.Errors) == 0 && len(plan.Blacklisted) == 0 {
 		return nil
 	}
