@@ -169,6 +169,7 @@ func (d *Daemon) newPool() (*workers.Pool, error) {
 		}
 		cmd = modules.WorkerCommand(exe, d.cfg.Tree, d.cfg.Sysfs, d.cfg.Level.Level().String())
 	}
+	cmd = withoutNotifySocket(cmd)
 	// modules bounds the loads to LoadWorkers; the pool has room for the
 	// kernel's own requests on top, which must never wait for a worker.
 	return modules.NewPool(modules.PoolConfig{Log: d.log, Command: cmd, Max: d.cfg.LoadWorkers + modules.KernelReserve, Timeout: d.cfg.EventTimeout})
@@ -496,6 +497,7 @@ func (d *Daemon) stats() control.Stats {
 func (d *Daemon) Run(ctx context.Context) error {
 	stopWorkers := sync.OnceValue(d.stopWorkers)
 	defer stopWorkers() // on an early return, nothing has run: no error to report
+	notify := newNotifier(d.log, os.Getenv(notifySocketEnv))
 	if d.src == nil {
 		if d.src = d.cfg.Source; d.src == nil {
 			conn, err := uevent.Listen(uevent.GroupKernel, d.log)
@@ -537,8 +539,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.coldplug(evctx) })
 	d.log.Info("gudevd running", "children_max", d.cfg.Children, "load_workers", d.cfg.LoadWorkers, "coldplug", string(d.cfg.Coldplug))
 	close(d.ready)
+	notify.send("READY=1")
 
 	d.wait(ctx, sig)
+	notify.send("STOPPING=1")
 	// Running events finish: a module load cannot be taken back, and its
 	// result must be recorded. Queued events that did not start are left to
 	// the next udev daemon, as udevd does on exit.
