@@ -3,15 +3,43 @@
 # Go modules through the module proxy, kernel packages through the harness
 # (cached in $${GUDEVD_CACHE:-~/.cache/gudevd}).
 GO ?= go
-PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils
-TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get
+PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
+TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test bench bench-requests bench-helper deps build testdata
+.PHONY: demo test bench bench-requests bench-helper bench-boot deps build testdata install
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/gudevd ./cmd/gudevd
+
+# install puts what an administrator runs next to systemd-udevd (README,
+# "Install"): the binary, the unit and modprobe@'s drop-in, the override of
+# 80-drivers.rules, and the initramfs-tools and dracut pieces. DESTDIR
+# stages it into another root; the absolute /usr/sbin/gudevd in the shipped
+# files becomes $(SBINDIR)/gudevd.
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INITRAMFSDIR ?= $(PREFIX)/share/initramfs-tools
+DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90gudevd
+# In the recipe, ship MODE SRC DST installs SRC as DST with the sbin path
+# substituted.
+install: build
+	install -D -m 0755 bin/gudevd $(DESTDIR)$(SBINDIR)/gudevd
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	ship() { sed 's|/usr/sbin/gudevd|$(SBINDIR)/gudevd|g' "$$2" > "$$tmp/f"; install -D -m "$$1" "$$tmp/f" "$(DESTDIR)$$3"; echo "install $$3"; }; \
+	ship 0644 dist/systemd/gudevd.service $(UNITDIR)/gudevd.service; \
+	ship 0644 dist/systemd/modprobe@.service.d/gudevd.conf $(UNITDIR)/modprobe@.service.d/gudevd.conf; \
+	ship 0644 rules/udev/80-drivers.rules $(SYSCONFDIR)/udev/rules.d/80-drivers.rules; \
+	for f in hooks/gudevd scripts/init-top/gudevd scripts/init-bottom/gudevd; do \
+		ship 0755 dist/initramfs-tools/$$f $(INITRAMFSDIR)/$$f; \
+	done; \
+	for f in module-setup.sh gudevd-start.sh gudevd-stop.sh; do \
+		ship 0755 dist/dracut/90gudevd/$$f $(DRACUTDIR)/$$f; \
+	done; \
+	ship 0644 dist/dracut/90gudevd/initrd-udevadm-cleanup-db.conf $(DRACUTDIR)/initrd-udevadm-cleanup-db.conf
 
 # deps installs the Debian packages the QEMU harness needs, once.
 deps:
@@ -67,3 +95,10 @@ bench-helper: deps
 	fi
 	GUDEVD_BENCH_TREE=$(HELPER_TREE) GUDEVD_BENCH_KVER=$(HELPER_KVER) \
 		$(GO) test -run '^$$' -bench Helper -benchtime 200x -count 3 ./cmd/gudevd/internal/daemon
+
+# bench-boot boots a Debian root with systemd-udevd and gudevd installed as
+# README's "Install" says (make install, systemctl enable gudevd.service,
+# update-initramfs) under QEMU, and writes its results to test/qemu/results;
+# the harness's boot-bench subcommand lives in test/qemu.
+bench-boot: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness boot-bench -out test/qemu/results
