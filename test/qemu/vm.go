@@ -31,6 +31,7 @@ type VM struct {
 	MemoryMB  int
 	Cmdline   string    // appended to the harness's own parameters
 	Disk      string    // raw image attached to the AHCI controller
+	RootDisk  string    // raw root file system image on virtio-blk (/dev/vda), opened with snapshot=on; may be empty
 	Progress  io.Writer // console lines are copied here if non-nil
 	Status    io.Writer // a heartbeat with the last console line every 20 s, if non-nil
 	Timeout   time.Duration
@@ -111,6 +112,12 @@ func (vm *VM) Run(ctx context.Context) (*Boot, error) {
 		"-append", "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init " + vm.Cmdline,
 	}
 	args = append(args, Devices(disk)...)
+	if vm.RootDisk != "" {
+		// snapshot=on keeps the guest's writes in a temporary overlay: the
+		// image stays as built, and boots side by side may share it.
+		args = append(args, "-drive", "if=none,id=root,format=raw,snapshot=on,file="+vm.RootDisk,
+			"-device", "virtio-blk-pci,drive=root")
+	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.WaitDelay = 5 * time.Second
 	// A harness that dies must not leave a 64-vCPU guest spinning.

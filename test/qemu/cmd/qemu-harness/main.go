@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,7 +27,7 @@ func main() {
 	}
 }
 
-const usage = "usage: qemu-harness capture|run|demo|bench [flags] (-h for flags)"
+const usage = "usage: qemu-harness capture|run|demo|bench|boot|boot-bench [flags] (-h for flags)"
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -47,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
+	config := fl.String("config", "stock", "boot: the full-boot configuration, stock or alongside")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -67,6 +69,29 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 		return nil
+	case "boot":
+		k, err := qemu.KernelByName(*kernel)
+		if err != nil {
+			return err
+		}
+		b, err := h.FullBoot(ctx, k, qemu.BootConfig(*config), *cpus)
+		if b != nil && *out != "" {
+			if werr := writeFiles(*out, b.Files); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		return err
+	case "boot-bench":
+		if *out == "" {
+			*out = "bench-results"
+		}
+		list := "4,16,64"
+		fl.Visit(func(f *flag.Flag) {
+			if f.Name == "cpu-list" {
+				list = *cpuList
+			}
+		})
+		return cmdBenchBoot(ctx, h, split(*kernels), list, *out, *resume, *reportOnly)
 	case "run":
 		return cmdRun(ctx, h, *kernel, *scenario, *cpus, *out)
 	case "demo":
@@ -173,8 +198,14 @@ func cmdBench(ctx context.Context, h *qemu.Harness, kernels, scenarios []string,
 	}
 	l := benchLoop[report.Summary]{
 		h: h, kernels: kernels, scenarios: scenarios, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
-		name:  func(k qemu.Kernel, n int, sc string) string { return fmt.Sprintf("%s-%03d-%s", k.Name, n, sc) },
-		keep:  func(res *qemu.Result) (report.Summary, bool) { return res.Summary, false },
+		name: func(k qemu.Kernel, n int, sc string) string { return fmt.Sprintf("%s-%03d-%s", k.Name, n, sc) },
+		boot: func(ctx context.Context, k qemu.Kernel, sc string, n int) (report.Summary, map[string][]byte, error) {
+			res, err := h.Run(ctx, k, sc, n)
+			if err != nil {
+				return report.Summary{}, nil, err
+			}
+			return res.Summary, nil, nil
+		},
 		write: func(sums []report.Summary) error { return writeBench(out, sums) },
 	}
 	if err := l.run(ctx); err != nil {
@@ -195,8 +226,10 @@ type benchLoop[S any] struct {
 	out                string
 	resume, reportOnly bool
 	name               func(k qemu.Kernel, cpus int, scenario string) string
-	keep               func(*qemu.Result) (S, bool) // the summary, and whether to keep the guest's files in runs/NAME/
-	write              func([]S) error              // rewrites the tables after every run
+	// boot boots one guest: its summary, and the guest's files to keep in
+	// runs/NAME/ (nil keeps none).
+	boot  func(ctx context.Context, k qemu.Kernel, scenario string, cpus int) (S, map[string][]byte, error)
+	write func([]S) error // rewrites the tables after every run
 
 	failed []string
 }
@@ -223,7 +256,7 @@ func (l *benchLoop[S]) run(ctx context.Context) error {
 				if l.reportOnly {
 					continue
 				}
-				res, err := l.h.Run(ctx, k, sc, n)
+				s, files, err := l.boot(ctx, k, sc, n)
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
@@ -232,13 +265,12 @@ func (l *benchLoop[S]) run(ctx context.Context) error {
 					l.failed = append(l.failed, fmt.Sprintf("%s/%s/%d", k.Name, sc, n))
 					continue
 				}
-				s, files := l.keep(res)
 				b, _ := json.MarshalIndent(s, "", "  ")
 				if err := os.WriteFile(p, b, 0o644); err != nil {
 					return err
 				}
-				if files {
-					if err := writeFiles(filepath.Join(runs, l.name(k, n, sc)), res.Files); err != nil {
+				if files != nil {
+					if err := writeFiles(filepath.Join(runs, l.name(k, n, sc)), files); err != nil {
 						return err
 					}
 				}
@@ -294,7 +326,13 @@ func cmdBenchRequests(ctx context.Context, h *qemu.Harness, kernels []string, cp
 	l := benchLoop[report.StormSummary]{
 		h: h, kernels: kernels, scenarios: qemu.StormScenarios, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
 		name: func(k qemu.Kernel, n int, sc string) string { return fmt.Sprintf("requests-%s-%03d-%s", k.Name, n, sc) },
-		keep: func(res *qemu.Result) (report.StormSummary, bool) { return *res.Storm, true },
+		boot: func(ctx context.Context, k qemu.Kernel, sc string, n int) (report.StormSummary, map[string][]byte, error) {
+			res, err := h.Run(ctx, k, sc, n)
+			if err != nil {
+				return report.StormSummary{}, nil, err
+			}
+			return *res.Storm, res.Files, nil
+		},
 		write: func(sums []report.StormSummary) error {
 			f, err := os.Create(filepath.Join(out, "requests.md"))
 			if err != nil {
@@ -312,6 +350,59 @@ func cmdBenchRequests(ctx context.Context, h *qemu.Harness, kernels []string, cp
 	}
 	fmt.Printf("wrote %s\n", filepath.Join(out, "requests.md"))
 	return l.failure()
+}
+
+// cmdBenchBoot runs the full Debian boot in every configuration, kernel
+// and vCPU count into OUT/boot.md and OUT/boot.svg, resumable like
+// cmdBench (runs/boot-KERNEL-NNN-CONFIG.json, and the guest's files, the
+// journal and trace among them, in runs/boot-KERNEL-NNN-CONFIG/).
+func cmdBenchBoot(ctx context.Context, h *qemu.Harness, kernels []string, cpuList, out string, resume, reportOnly bool) error {
+	counts, err := parseCounts(cpuList)
+	if err != nil {
+		return err
+	}
+	var configs []string
+	for _, c := range qemu.BootConfigs {
+		configs = append(configs, string(c))
+	}
+	l := benchLoop[report.BootSummary]{
+		h: h, kernels: kernels, scenarios: configs, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
+		name: func(k qemu.Kernel, n int, c string) string { return fmt.Sprintf("boot-%s-%03d-%s", k.Name, n, c) },
+		boot: func(ctx context.Context, k qemu.Kernel, c string, n int) (report.BootSummary, map[string][]byte, error) {
+			b, err := h.FullBoot(ctx, k, qemu.BootConfig(c), n)
+			if err != nil {
+				return report.BootSummary{}, nil, err
+			}
+			s, err := report.SummarizeBoot(c, k.Name, b.Files)
+			return s, b.Files, err
+		},
+		write: func(sums []report.BootSummary) error { return writeBoot(out, sums) },
+	}
+	if err := l.run(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "boot.md"), filepath.Join(out, "boot.svg"))
+	return l.failure()
+}
+
+func writeBoot(out string, sums []report.BootSummary) error {
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer, []report.BootSummary) error
+	}{{"boot.md", qemu.WriteBootTable}, {"boot.svg", qemu.WriteBootSVG}} {
+		w, err := os.Create(filepath.Join(out, f.name))
+		if err != nil {
+			return err
+		}
+		if err := f.write(w, sums); err != nil {
+			w.Close()
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseCounts(cpuList string) ([]int, error) {
