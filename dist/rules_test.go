@@ -1,0 +1,80 @@
+package dist
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// ruleLines are a rules file's rules: no comments, no blank lines.
+func ruleLines(text string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+var builtinKmod = regexp.MustCompile(`RUN\{builtin\}\+="kmod load ?([^"]*)"`)
+
+// gudevdRule is what a systemd line becomes: its builtin load replaced by
+// `gudevd modprobe -bq` (the builtin applies the blacklist), -a for more
+// than one name, the MODALIAS when it names none (the builtin's default).
+func gudevdRule(line string) string {
+	return builtinKmod.ReplaceAllStringFunc(line, func(m string) string {
+		args := strings.Fields(builtinKmod.FindStringSubmatch(m)[1])
+		flags := "-bq"
+		switch {
+		case len(args) == 0:
+			args = []string{"$env{MODALIAS}"}
+		case len(args) > 1:
+			flags = "-abq"
+		}
+		return `RUN+="/usr/sbin/gudevd modprobe ` + flags + " " + strings.Join(args, " ") + `"`
+	})
+}
+
+// TestDriversRulesMirrorSystemd: the override has exactly systemd 252's
+// rules, in order, each builtin load run through gudevd modprobe: one RUN
+// per systemd line and nothing else.
+func TestDriversRulesMirrorSystemd(t *testing.T) {
+	sys := ruleLines(readFile(t, "testdata/systemd-252/80-drivers.rules"))
+	loads := 0
+	var want []string
+	for _, l := range sys {
+		if builtinKmod.MatchString(l) {
+			loads++
+		}
+		want = append(want, gudevdRule(l))
+	}
+	if loads != 7 {
+		t.Fatalf("systemd 252's file has %d builtin loads, want 7: testdata changed?", loads)
+	}
+	got := ruleLines(readFile(t, "../rules/udev/80-drivers.rules"))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rules/udev/80-drivers.rules (-want +got):\n%s", diff)
+	}
+	for _, l := range got {
+		if strings.Count(l, "RUN") > 1 || strings.Contains(l, "{builtin}") {
+			t.Errorf("line %q: want at most one RUN and no builtin", l)
+		}
+	}
+}
+
+func TestGudevdRule(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`ENV{MODALIAS}=="?*", RUN{builtin}+="kmod load"`, `ENV{MODALIAS}=="?*", RUN+="/usr/sbin/gudevd modprobe -bq $env{MODALIAS}"`},
+		{`SUBSYSTEM=="i2o", RUN{builtin}+="kmod load i2o_block"`, `SUBSYSTEM=="i2o", RUN+="/usr/sbin/gudevd modprobe -bq i2o_block"`},
+		{`SUBSYSTEM=="memstick", RUN{builtin}+="kmod load ms_block mspro_block"`, `SUBSYSTEM=="memstick", RUN+="/usr/sbin/gudevd modprobe -abq ms_block mspro_block"`},
+		{`LABEL="drivers_end"`, `LABEL="drivers_end"`},
+	} {
+		if got := gudevdRule(tt.in); got != tt.want {
+			t.Errorf("gudevdRule(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
