@@ -22,25 +22,19 @@ func ruleLines(text string) []string {
 
 var builtinKmod = regexp.MustCompile(`RUN\{builtin\}\+="kmod load ?([^"]*)"`)
 
-// gudevdRule is what a systemd line becomes: its builtin load replaced by
-// `gudevd modprobe -bq` (the builtin applies the blacklist), -a for more
-// than one name, the MODALIAS when it names none (the builtin's default).
+// gudevdRule is what a systemd line becomes: its builtin `kmod load ARGS`
+// run as the program `gudevd kmod load ARGS`, which does what the builtin
+// does (the MODALIAS from the environment when ARGS is empty, the
+// blacklist applied, exit 0) through the daemon.
 func gudevdRule(line string) string {
 	return builtinKmod.ReplaceAllStringFunc(line, func(m string) string {
-		args := strings.Fields(builtinKmod.FindStringSubmatch(m)[1])
-		flags := "-bq"
-		switch {
-		case len(args) == 0:
-			args = []string{"$env{MODALIAS}"}
-		case len(args) > 1:
-			flags = "-abq"
-		}
-		return `RUN+="/usr/sbin/gudevd modprobe ` + flags + " " + strings.Join(args, " ") + `"`
+		args := builtinKmod.FindStringSubmatch(m)[1]
+		return `RUN+="` + strings.TrimSpace("/usr/sbin/gudevd kmod load "+args) + `"`
 	})
 }
 
 // TestDriversRulesMirrorSystemd: the override has exactly systemd 252's
-// rules, in order, each builtin load run through gudevd modprobe: one RUN
+// rules, in order, each builtin load run as `gudevd kmod load`: one RUN
 // per systemd line and nothing else.
 func TestDriversRulesMirrorSystemd(t *testing.T) {
 	sys := ruleLines(readFile(t, "testdata/systemd-252/80-drivers.rules"))
@@ -68,9 +62,9 @@ func TestDriversRulesMirrorSystemd(t *testing.T) {
 
 func TestGudevdRule(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
-		{`ENV{MODALIAS}=="?*", RUN{builtin}+="kmod load"`, `ENV{MODALIAS}=="?*", RUN+="/usr/sbin/gudevd modprobe -bq $env{MODALIAS}"`},
-		{`SUBSYSTEM=="i2o", RUN{builtin}+="kmod load i2o_block"`, `SUBSYSTEM=="i2o", RUN+="/usr/sbin/gudevd modprobe -bq i2o_block"`},
-		{`SUBSYSTEM=="memstick", RUN{builtin}+="kmod load ms_block mspro_block"`, `SUBSYSTEM=="memstick", RUN+="/usr/sbin/gudevd modprobe -abq ms_block mspro_block"`},
+		{`ENV{MODALIAS}=="?*", RUN{builtin}+="kmod load"`, `ENV{MODALIAS}=="?*", RUN+="/usr/sbin/gudevd kmod load"`},
+		{`SUBSYSTEM=="i2o", RUN{builtin}+="kmod load i2o_block"`, `SUBSYSTEM=="i2o", RUN+="/usr/sbin/gudevd kmod load i2o_block"`},
+		{`SUBSYSTEM=="memstick", RUN{builtin}+="kmod load ms_block mspro_block"`, `SUBSYSTEM=="memstick", RUN+="/usr/sbin/gudevd kmod load ms_block mspro_block"`},
 		{`LABEL="drivers_end"`, `LABEL="drivers_end"`},
 	} {
 		if got := gudevdRule(tt.in); got != tt.want {

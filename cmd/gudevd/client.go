@@ -48,20 +48,24 @@ func cmdSettle(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	err := callWhenUp(ctx, *ctl, control.Request{Op: control.OpSettle})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, control.ErrNoDaemon) {
+		return fmt.Errorf("wait for the event queue to settle: timed out after %v", *timeout)
+	}
+	return err
+}
+
+// callWhenUp sends req, retrying every 50 ms while no daemon listens yet,
+// until ctx ends.
+func callWhenUp(ctx context.Context, ctl string, req control.Request) error {
 	for {
-		_, err := control.Call(ctx, *ctl, control.Request{Op: control.OpSettle})
-		if err == nil {
-			return nil
-		}
+		_, err := control.Call(ctx, ctl, req)
 		if !errors.Is(err, control.ErrNoDaemon) {
-			if ctx.Err() != nil {
-				return fmt.Errorf("wait for the event queue to settle: timed out after %v", *timeout)
-			}
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for the daemon: timed out after %v: %w", *timeout, control.ErrNoDaemon)
+			return fmt.Errorf("wait for the daemon: %w: %w", ctx.Err(), control.ErrNoDaemon)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -72,6 +76,7 @@ func cmdSettle(ctx context.Context, e *env, args []string) error {
 // --log-level changes its verbosity.
 func cmdControl(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "control")
+	ping := fs.Bool("ping", false, "wait until the daemon answers (an initramfs script starts it in the background)")
 	exit := fs.Bool("exit", false, "wait for running jobs, stop every worker and exit")
 	reload := fs.Bool("reload", false, "reread the module index and configuration")
 	level := fs.String("log-level", "", "set the log `LEVEL` (debug, info, warning, err)")
@@ -81,6 +86,9 @@ func cmdControl(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var reqs []control.Request
+	if *ping {
+		reqs = append(reqs, control.Request{Op: control.OpStats})
+	}
 	if *level != "" {
 		reqs = append(reqs, control.Request{Op: control.OpLogLevel, LogLevel: *level})
 	}
@@ -91,13 +99,19 @@ func cmdControl(ctx context.Context, e *env, args []string) error {
 		reqs = append(reqs, control.Request{Op: control.OpExit})
 	}
 	if len(reqs) == 0 {
-		fmt.Fprintln(e.stderr, "gudevd control: say --exit, --reload or --log-level")
+		fmt.Fprintln(e.stderr, "gudevd control: say --ping, --exit, --reload or --log-level")
 		return errUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	for _, r := range reqs {
-		if _, err := control.Call(ctx, *ctl, r); err != nil {
+	for i, r := range reqs {
+		var err error
+		if i == 0 && *ping {
+			err = callWhenUp(ctx, *ctl, r)
+		} else {
+			_, err = control.Call(ctx, *ctl, r)
+		}
+		if err != nil {
 			return fmt.Errorf("send %s: %w", r.Op, err)
 		}
 	}

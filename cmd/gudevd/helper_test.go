@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/daemon"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
 )
 
@@ -70,5 +71,38 @@ func TestKernelHelperAsksItsDaemon(t *testing.T) {
 	want := []control.Request{{Op: control.OpModprobe, Modules: []string{"crypto-sha3-256"}}}
 	if diff := cmp.Diff(want, h.got); diff != "" {
 		t.Errorf("requests the daemon next to the helper got (-want +got):\n%s", diff)
+	}
+}
+
+// TestPlainModprobeIsNotTheKernel: gudevd run by another name, or as a
+// modprobe that is not a daemon's link (a copy installed as /sbin/modprobe,
+// udevd's rules running `gudevd kmod load`), is not the kernel's helper:
+// its loads must wait for a load slot like uevents' do, where the kernel's
+// request does not (modules.KernelRequest).
+func TestPlainModprobeIsNotTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	_, link := helperDaemon(t, dir)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "modprobe")
+	if err := os.Link(exe, copied); err != nil {
+		if b, rerr := os.ReadFile(exe); rerr != nil || os.WriteFile(copied, b, 0o755) != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		argv0 string
+		want  bool
+	}{
+		{link, true},
+		{copied, false},
+		{"modprobe", false},
+		{"/usr/sbin/gudevd", false},
+	} {
+		if got := daemon.IsKernelHelper(tt.argv0); got != tt.want {
+			t.Errorf("IsKernelHelper(%q) = %v, want %v", tt.argv0, got, tt.want)
+		}
 	}
 }

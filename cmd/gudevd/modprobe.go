@@ -241,9 +241,15 @@ func cmdModprobe(ctx context.Context, e *env, args []string) error {
 	if a.show || a.dryRun {
 		return a.query(e)
 	}
+	return a.load(ctx, e)
+}
+
+// load loads a.names: through the daemon when one answers, else directly.
+func (a modprobeArgs) load(ctx context.Context, e *env) error {
 	ctx, cancel := context.WithTimeout(ctx, 180*time.Second)
 	defer cancel()
 	names, inKernel := a.names, false
+	var err error
 	if a.blacklist || a.firstTime {
 		if names, inKernel, err = a.check(e); err != nil {
 			return err
@@ -256,8 +262,15 @@ func cmdModprobe(ctx context.Context, e *env, args []string) error {
 		// The kernel runs the link a daemon made next to its control
 		// socket: ask that daemon, wherever --control put it.
 		ctl := daemon.HelperControl(e.argv0, control.DefaultPath)
+		// Only the kernel's own request skips the daemon's bound on loads
+		// at once: udevd runs a modprobe for every MODALIAS event
+		// (80-drivers.rules), and those must queue like uevents' loads.
+		op := control.OpProbe
+		if daemon.IsKernelHelper(e.argv0) {
+			op = control.OpModprobe
+		}
 		var rep control.Reply
-		rep, err = control.Call(ctx, ctl, control.Request{Op: control.OpModprobe, Modules: names})
+		rep, err = control.Call(ctx, ctl, control.Request{Op: op, Modules: names})
 		res = rep.Results
 		if errors.Is(err, control.ErrNoDaemon) {
 			a.say(e, "no daemon at %s: loading directly", ctl)

@@ -56,6 +56,7 @@ func commands() []command {
 		{"control", "control --exit|--reload|--log-level L", cmdControl},
 		{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
 		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
+		{"kmod", "kmod load [NAME...]              udev's kmod builtin, through the daemon (80-drivers.rules)", cmdKmod},
 		{"worker", "worker                           (internal) a module-load worker", cmdWorker},
 	}
 }

@@ -20,7 +20,8 @@ const (
 	OpSettle   Op = "settle"    // wait until every event and load is handled
 	OpStats    Op = "stats"     // report the counters
 	OpLoad     Op = "load"      // load modules, retrying failed ones (gudevd load)
-	OpModprobe Op = "modprobe"  // load modules as plain modprobe (the kernel's helper)
+	OpModprobe Op = "modprobe"  // load modules as plain modprobe for the kernel's helper: never waits for a load slot
+	OpProbe    Op = "probe"     // load modules as plain modprobe for a script or a udev rule: bounded as uevents' loads are
 	OpReload   Op = "reload"    // reread the module index and configuration
 	OpLogLevel Op = "log-level" // set the log level
 	OpExit     Op = "exit"      // stop, and answer once stopped
@@ -34,7 +35,7 @@ const (
 // included, it takes as the client hanging up.
 type Request struct {
 	Op       Op       `json:"op"`
-	Modules  []string `json:"modules,omitempty"`   // OpLoad, OpModprobe
+	Modules  []string `json:"modules,omitempty"`   // OpLoad, OpModprobe, OpProbe
 	LogLevel string   `json:"log_level,omitempty"` // OpLogLevel
 }
 
@@ -49,7 +50,7 @@ func (r Request) validate() error {
 		if len(r.Modules) > 0 || r.LogLevel != "" {
 			return fmt.Errorf("%s request takes no modules and no log level", r.Op)
 		}
-	case OpLoad, OpModprobe:
+	case OpLoad, OpModprobe, OpProbe:
 		if len(r.Modules) == 0 {
 			return fmt.Errorf("%s request names no module", r.Op)
 		}

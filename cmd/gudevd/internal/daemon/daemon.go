@@ -435,7 +435,7 @@ func (d *Daemon) ServeControl(ctx context.Context, req control.Request) control.
 	case control.OpStats:
 		s := d.stats()
 		return control.Reply{Stats: &s}
-	case control.OpLoad, control.OpModprobe:
+	case control.OpLoad, control.OpModprobe, control.OpProbe:
 		defer d.hold()()
 		if req.Op == control.OpModprobe {
 			ctx = modules.KernelRequest(ctx)
@@ -508,11 +508,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	defer d.src.Close()
+	restore := func() {}
 	if d.cfg.KernelModprobe {
-		restore, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)
+		r, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)
 		if err != nil {
 			return err
 		}
+		restore = sync.OnceFunc(r)
 		defer restore()
 	}
 	if seq, err := d.readSeqnum(); err == nil {
@@ -549,6 +551,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopEvents()
 	wg.Wait()
 	err = stopWorkers()
+	// The kernel's helper goes back before `control --exit` is answered:
+	// an initramfs stops this daemon and the root system's starts at
+	// once, and it must not save this daemon's link as the value to
+	// restore.
+	restore()
 	close(d.stopped)
 	return err
 }

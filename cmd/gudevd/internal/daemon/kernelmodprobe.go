@@ -22,13 +22,23 @@ const HelperName = "modprobe"
 // dial: the socket next to it when argv0 is the link a daemon made (the
 // kernel runs it by its full path), else def.
 func HelperControl(argv0, def string) string {
-	if !filepath.IsAbs(argv0) || filepath.Base(argv0) != HelperName {
+	if !IsKernelHelper(argv0) {
 		return def
 	}
-	if fi, err := os.Lstat(argv0); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		return def // gudevd installed as /sbin/modprobe, not a daemon's link
-	}
 	return filepath.Join(filepath.Dir(argv0), "control")
+}
+
+// IsKernelHelper tells whether argv0 is the helper link a daemon made: then
+// the kernel's request_module() is the caller, blocked in the kernel on one
+// of its 50 helper slots, and its request must not queue behind uevents'
+// loads (see modules.KernelRequest). gudevd installed as /sbin/modprobe
+// is not a daemon's link, and asks as any modprobe does.
+func IsKernelHelper(argv0 string) bool {
+	if !filepath.IsAbs(argv0) || filepath.Base(argv0) != HelperName {
+		return false
+	}
+	fi, err := os.Lstat(argv0)
+	return err == nil && fi.Mode()&os.ModeSymlink != 0
 }
 
 // setKernelModprobe makes the kernel's request_module() run gudevd: the

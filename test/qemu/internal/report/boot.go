@@ -239,11 +239,11 @@ type BootSummary struct {
 	// /init as init process" line). initramfs-tools' init is not systemd,
 	// so systemd-analyze counts the initramfs as kernel time; RunInit
 	// splits the two (see KernelSeconds and InitramfsSeconds).
-	RunInit float64 `json:"run_init"`
-	Blame  []UnitTime  `json:"blame"` // the ten slowest units
-	Chain  []ChainLink `json:"chain"` // critical-chain to multi-user.target
-	Failed []string    `json:"failed"`
-	State  string      `json:"state"` // systemctl is-system-running
+	RunInit float64     `json:"run_init"`
+	Blame   []UnitTime  `json:"blame"` // the ten slowest units
+	Chain   []ChainLink `json:"chain"` // critical-chain to multi-user.target
+	Failed  []string    `json:"failed"`
+	State   string      `json:"state"` // systemctl is-system-running
 
 	// TriggerStart is when systemd-udev-trigger started and SettledAt when
 	// udev's queue first emptied after it (the settle probe), in seconds
