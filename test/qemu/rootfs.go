@@ -165,8 +165,14 @@ func (h *Harness) configRoot(ctx context.Context, c BootConfig) (string, error) 
 		return dir, nil
 	}
 	h.progress("installing gudevd into a copy of the boot root (make install, systemctl enable, update-initramfs)")
-	if err := clearRoot(dir); err != nil {
-		return "", err
+	// A root per state of the tree: older ones (about 1 GiB each) go.
+	stale, _ := filepath.Glob(filepath.Join(h.Cache, "boot", string(c)+"-*"))
+	for _, p := range append(stale, dir) {
+		if !strings.HasSuffix(p, ".ext4") {
+			if err := clearRoot(p); err != nil {
+				return "", err
+			}
+		}
 	}
 	if err := runTool(ctx, "", "cp", "-a", "--reflink=auto", base, dir); err != nil {
 		return "", fmt.Errorf("copy boot root: %w", err)
