@@ -24,9 +24,10 @@ func TestFullBootOnRealKernel(t *testing.T) {
 	h := qemuHarness(t)
 	requireTools(t, "mmdebstrap", "mkfs.ext4", "unshare", "chroot", "make")
 	type boot struct {
-		sum   report.BootSummary
-		calls []report.Call
-		files map[string][]byte
+		sum     report.BootSummary
+		calls   []report.Call
+		files   map[string][]byte
+		console []byte
 	}
 	boots := map[BootConfig]boot{}
 	var sums []report.BootSummary
@@ -43,7 +44,7 @@ func TestFullBootOnRealKernel(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c, err)
 		}
-		boots[c] = boot{s, calls, b.Files}
+		boots[c] = boot{s, calls, b.Files, b.Console}
 		sums = append(sums, s)
 	}
 	var tbl strings.Builder
@@ -74,6 +75,30 @@ func TestFullBootOnRealKernel(t *testing.T) {
 			al.sum.Loads.LoadSyscalls, al.sum.Loads.Distinct, dups)
 	}
 	checkGudevdRan(t, al.files, al.calls, al.sum)
+	checkCleanStop(t, al.console)
+}
+
+// checkCleanStop looks for systemd's report of gudevd.service's stop in the
+// console of the poweroff that ends the boot: a stop that timed out or
+// failed prints otherwise ("Failed to stop", "State 'stop-sigterm' timed
+// out").
+func checkCleanStop(t *testing.T, console []byte) {
+	t.Helper()
+	stopped := false
+	for _, l := range strings.Split(string(console), "\n") {
+		if !strings.Contains(l, "gudevd.service") {
+			continue
+		}
+		if strings.Contains(l, "Failed") || strings.Contains(l, "timed out") {
+			t.Errorf("alongside: gudevd.service at shutdown: %q", l)
+		}
+		if strings.Contains(l, "Stopped") {
+			stopped = true
+		}
+	}
+	if !stopped {
+		t.Errorf("alongside: no \"Stopped gudevd.service\" on the console at poweroff")
+	}
 }
 
 // checkGudevdRan makes sure the alongside boot measured gudevd and not a

@@ -64,13 +64,35 @@
 // by duplicate loads, coldplug-to-settled time from /proc/uptime, and the
 // modules in /proc/modules at the end.
 //
+// # The full Debian boot
+//
+// The busybox guests measure coldplug alone; FullBoot measures what an
+// administrator sees. rootfs.go builds a Debian bookworm root with
+// mmdebstrap (minbase, systemd-sysv, udev, kmod, initramfs-tools and both
+// kernels, whose postinst builds each initramfs-tools initramfs), gives it
+// a machine id and an fstab, and installs a report unit
+// (guest/boot/gudevd-boot-report*) and a settle probe. Two configurations
+// share it: stock, and alongside, a copy into which gudevd is installed as
+// the README says (make install DESTDIR=ROOT PREFIX=/usr, then systemctl
+// enable gudevd.service and update-initramfs -u -k all in a chroot). Each
+// becomes a raw ext4 image (mkfs.ext4 -d) on a virtio disk next to the
+// harness's device set, opened with snapshot=on, and boots with the image's
+// own kernel and initramfs to the default target. The kernel command line
+// sets the same trace up at boot (trace_event=, kprobe_event=), so one
+// buffer holds the initramfs's loads and the root system's. After the boot
+// the report unit sends systemd-analyze time, blame and critical-chain,
+// the failed units, the trace, /proc/modules, the journal and gudevd's
+// stats; report.SummarizeBoot reads them.
+//
 // # Commands
 //
 //	go run ./test/qemu/cmd/qemu-harness demo      # 6.1 at 16 vCPUs, udevd vs gudevd
 //	go run ./test/qemu/cmd/qemu-harness bench     # both kernels, 4-64 vCPUs, all scenarios
 //	go run ./test/qemu/cmd/qemu-harness bench -requests   # the request storms, 4, 16, 64 vCPUs
+//	go run ./test/qemu/cmd/qemu-harness boot -config alongside -cpus 4 -out DIR   # one full boot, its files in DIR
+//	go run ./test/qemu/cmd/qemu-harness boot-bench -out test/qemu/results         # make bench-boot: boot.md, boot.svg
 //	go run ./test/qemu/cmd/qemu-harness capture   # refresh */testdata/guest
-//	go test ./test/qemu/                          # 6.1 at 8 vCPUs, and the storm at 4, the assertions
+//	go test ./test/qemu/                          # 6.1 at 8 vCPUs, the storm at 4, the full boot at 4, the assertions
 //
 // Everything is cached in ${GUDEVD_CACHE:-$HOME/.cache/gudevd}.
 package qemu
