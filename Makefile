@@ -51,8 +51,9 @@ deps:
 
 # test runs every package's tests, the modprobe conformance tests and the
 # small QEMU proofs (6.1 at 8 vCPUs, systemd-udevd and gudevd; the request
-# storm at 4 vCPUs, kmod modprobe and gudevd as the kernel's helper), which fail
-# rather than skip when a tool is missing.
+# storm at 4 vCPUs, kmod modprobe and gudevd as the kernel's helper; the full
+# Debian boot at 4 vCPUs, stock and with gudevd installed alongside), which
+# fail rather than skip when a tool is missing.
 test: deps
 	$(GO) vet ./...
 	GUDEVD_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 60m ./...
@@ -96,9 +97,10 @@ bench-helper: deps
 	GUDEVD_BENCH_TREE=$(HELPER_TREE) GUDEVD_BENCH_KVER=$(HELPER_KVER) \
 		$(GO) test -run '^$$' -bench Helper -benchtime 200x -count 3 ./cmd/gudevd/internal/daemon
 
-# bench-boot boots a Debian root with systemd-udevd and gudevd installed as
-# README's "Install" says (make install, systemctl enable gudevd.service,
-# update-initramfs) under QEMU, and writes its results to test/qemu/results;
-# the harness's boot-bench subcommand lives in test/qemu.
+# bench-boot boots Debian bookworm with systemd, stock and with gudevd
+# installed as README's "Install" says (make install, systemctl enable
+# gudevd.service, update-initramfs), with both kernels at 4, 16 and 64 vCPUs,
+# and writes test/qemu/results/boot.md and boot.svg (runs/ keeps each boot's
+# files, so an interrupted bench resumes). An hour or more on two host cores.
 bench-boot: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness boot-bench -out test/qemu/results

@@ -87,15 +87,21 @@ func findDeb(dir, pkg string) (string, bool) {
 
 // runTool runs a host program and folds its stderr into the error.
 func runTool(ctx context.Context, dir, name string, args ...string) error {
+	return runToolEnv(ctx, dir, nil, name, args...)
+}
+
+// runToolEnv is runTool with extra environment variables.
+func runToolEnv(ctx context.Context, dir string, env []string, name string, args ...string) error {
 	if _, err := exec.LookPath(name); err != nil {
 		return fmt.Errorf("%w: %s (%v)", ErrMissingTool, name, err)
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("run %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("run %s %s: %w: %s", name, strings.Join(args, " "), err, tail(stderr.Bytes(), 20))
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -84,7 +83,7 @@ func (h *Harness) bootRoot(ctx context.Context) (string, error) {
 	h.progress("building the bookworm root with mmdebstrap (about 3 minutes)")
 	args := []string{"--variant=minbase", "--mode=root", "--components=main",
 		"--include=" + strings.Join(rootPackages(), ","), "bookworm", dir}
-	if err := runToolEnv(ctx, []string{"SOURCE_DATE_EPOCH=1735689600"}, "mmdebstrap", append(args, debianMirrors...)...); err != nil {
+	if err := runToolEnv(ctx, "", []string{"SOURCE_DATE_EPOCH=1735689600"}, "mmdebstrap", append(args, debianMirrors...)...); err != nil {
 		return "", fmt.Errorf("build boot root: %w", err)
 	}
 	if err := configureRoot(ctx, dir); err != nil {
@@ -264,20 +263,6 @@ func clearRoot(dir string) error {
 	}
 	if err := os.Remove(dir + ".ext4"); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("clear %s: %w", dir, err)
-	}
-	return nil
-}
-
-// runToolEnv is runTool with extra environment variables.
-func runToolEnv(ctx context.Context, env []string, name string, args ...string) error {
-	if _, err := exec.LookPath(name); err != nil {
-		return fmt.Errorf("%w: %s (%v)", ErrMissingTool, name, err)
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("run %s %s: %w: %s", name, strings.Join(args, " "), err, tail(out, 20))
 	}
 	return nil
 }
