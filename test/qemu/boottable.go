@@ -100,7 +100,7 @@ func WriteBootSVG(w io.Writer, sums []report.BootSummary) error {
 		x += barW + gap
 		groups[len(groups)-1][1] = x - gap
 	}
-	width = max(width, x+20)
+	width = max(width, x+20, 760) // room for the title and the legend
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", width, top+plotH+90)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
