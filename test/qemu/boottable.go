@@ -33,16 +33,16 @@ func sortBoots(sums []report.BootSummary) {
 func WriteBootTable(w io.Writer, sums []report.BootSummary) error {
 	sortBoots(sums)
 	var b strings.Builder
-	b.WriteString("| kernel | vCPUs | configuration | kernel s | initramfs s | userspace s | total s | default target s | trigger s | trigger to settled s | load syscalls (initrd + root) | duplicates | modules | failed units |\n")
-	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| kernel | vCPUs | configuration | kernel s | initramfs s | userspace s | total s | default target s | trigger s | trigger to settled s | loads done at s | load syscalls (initrd + root) | duplicates | modules | failed units |\n")
+	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, s := range sums {
 		failed := strings.Join(s.Failed, ", ")
 		if failed == "" {
 			failed = "none"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d (%d + %d) | %d | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d (%d + %d) | %d | %d | %s |\n",
 			s.Kernel, s.CPUs, s.Config, s.KernelSeconds(), s.InitramfsSeconds(), s.Time.Userspace, s.Time.Total,
-			s.Time.TargetAt, s.Trigger, s.SettleSeconds(), s.Loads.LoadSyscalls, s.InitrdLoads,
+			s.Time.TargetAt, s.Trigger, s.SettleSeconds(), s.LoadsDoneAt(), s.Loads.LoadSyscalls, s.InitrdLoads,
 			s.Loads.LoadSyscalls-s.InitrdLoads, s.Loads.Duplicates, len(s.Modules), failed)
 	}
 	for _, s := range sums {

@@ -365,6 +365,13 @@ func cmdBenchBoot(ctx context.Context, h *qemu.Harness, kernels []string, cpuLis
 	for _, c := range qemu.BootConfigs {
 		configs = append(configs, string(c))
 	}
+	if reportOnly {
+		// The guest's files are kept: summarize them again, so a change
+		// to the summary reaches every row without booting.
+		if err := resummarizeBoots(filepath.Join(out, "runs")); err != nil {
+			return err
+		}
+	}
 	l := benchLoop[report.BootSummary]{
 		h: h, kernels: kernels, scenarios: configs, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
 		name: func(k qemu.Kernel, n int, c string) string { return fmt.Sprintf("boot-%s-%03d-%s", k.Name, n, c) },
@@ -383,6 +390,38 @@ func cmdBenchBoot(ctx context.Context, h *qemu.Harness, kernels []string, cpuLis
 	}
 	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "boot.md"), filepath.Join(out, "boot.svg"))
 	return l.failure()
+}
+
+// resummarizeBoots rewrites runs/boot-KERNEL-NNN-CONFIG.json from the
+// files kept in runs/boot-KERNEL-NNN-CONFIG/.
+func resummarizeBoots(runs string) error {
+	dirs, _ := filepath.Glob(filepath.Join(runs, "boot-*-*-*"))
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		parts := strings.SplitN(filepath.Base(dir), "-", 4) // boot, kernel, vCPUs, config
+		files := map[string][]byte{}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+		s, err := report.SummarizeBoot(parts[3], parts[1], files)
+		if err != nil {
+			return fmt.Errorf("summarize %s: %w", dir, err)
+		}
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(dir+".json", b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeBoot(out string, sums []report.BootSummary) error {

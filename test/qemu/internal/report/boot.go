@@ -251,12 +251,22 @@ type BootSummary struct {
 	TriggerStart float64 `json:"trigger_start"`
 	SettledAt    float64 `json:"settled_at"`
 	Trigger      float64 `json:"trigger"`
+	// GudevdSettledAt is when `gudevd settle` returned after udevadm's,
+	// where gudevd runs: udevd's events no longer wait for module loads,
+	// so the boot's loads are done only then.
+	GudevdSettledAt float64 `json:"gudevd_settled_at,omitempty"`
 
 	// Loads counts every load syscall of the boot; InitrdLoads those made
 	// before the switch to the root file system (kernel + initrd time).
 	Loads       Summary  `json:"loads"`
 	InitrdLoads int      `json:"initrd_loads"`
 	Modules     []string `json:"modules"` // /proc/modules at the report
+}
+
+// LoadsDoneAt is when the boot's coldplug loads were done, in seconds
+// since the kernel started: udevd's settle, or gudevd's where later.
+func (b BootSummary) LoadsDoneAt() float64 {
+	return max(b.SettledAt, b.GudevdSettledAt)
 }
 
 // KernelSeconds is the kernel's own start: to /init when the initramfs
@@ -313,7 +323,8 @@ func SummarizeBoot(config, kernel string, files map[string][]byte) (BootSummary,
 	if us, err := strconv.ParseFloat(show["systemd-udev-trigger.service"]["ExecMainStartTimestampMonotonic"], 64); err == nil {
 		s.TriggerStart = us / 1e6
 	}
-	s.SettledAt = settledAt(string(files["settled.txt"]))
+	s.SettledAt = settledAt(string(files["settled.txt"]), "udevadm")
+	s.GudevdSettledAt = settledAt(string(files["settled.txt"]), "gudevd")
 	s.RunInit = runInit(string(files["journal.txt"]))
 	calls, loaded, lost, err := ParseTrace(strings.NewReader(string(files["trace.txt"])))
 	if err != nil {
@@ -349,10 +360,11 @@ func runInit(journal string) float64 {
 	return 0
 }
 
-// settledAt reads the settle probe's "udevadm settle=0 at=12.34" line.
-func settledAt(text string) float64 {
+// settledAt reads the settle probe's "udevadm settle=0 at=12.34" (or
+// "gudevd settle=...") line.
+func settledAt(text, who string) float64 {
 	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, "udevadm settle=") {
+		if !strings.HasPrefix(line, who+" settle=") {
 			continue
 		}
 		if _, at, ok := strings.Cut(line, " at="); ok {
