@@ -104,7 +104,7 @@ func WriteBootSVG(w io.Writer, sums []report.BootSummary) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", width, top+plotH+90)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
-	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="13">systemd-analyze time of a Debian bookworm boot under QEMU TCG (s); above each bar: load syscalls of the whole boot</text>`+"\n", left)
+	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="13">systemd-analyze time (s), Debian bookworm, QEMU TCG; above each bar: load syscalls of the boot</text>`+"\n", left)
 	y := func(v float64) float64 { return top + plotH - v/maxT*plotH }
 	for i := 0; i <= 5; i++ {
 		v := maxT * float64(i) / 5
