@@ -19,11 +19,12 @@ const notifySocketEnv = "NOTIFY_SOCKET"
 // notifier tells systemd how the daemon is doing, as sd_notify(3) does: one
 // datagram per state to the unix socket named by $NOTIFY_SOCKET, a path or,
 // with a leading '@', a name in the abstract namespace. gudevd.service is
-// Type=notify, so systemd orders systemd-udevd.service and sysinit.target
-// after READY=1, not after the fork: by then the netlink socket receives,
-// the control socket answers and coldplug has begun, so neither udevd's
-// RUN+="gudevd modprobe" nor the kernel's helper falls back to a direct
-// load. Without $NOTIFY_SOCKET (not run by systemd) it sends nothing.
+// Type=notify, so systemd starts what is ordered after it (modprobe@.service,
+// sysinit.target) after READY=1, not after the fork: by then the netlink
+// socket receives, the control socket answers and coldplug has begun, so
+// neither modprobe@'s `gudevd modprobe` nor the rules' `gudevd kmod load`
+// falls back to a direct load. Without $NOTIFY_SOCKET (not run by systemd)
+// it sends nothing.
 type notifier struct {
 	log  *slog.Logger
 	addr string
