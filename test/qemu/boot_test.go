@@ -107,12 +107,11 @@ func checkCleanStop(t *testing.T, console []byte) {
 func checkGudevdRan(t *testing.T, files map[string][]byte, calls []report.Call, s report.BootSummary) {
 	t.Helper()
 	initrd, root := 0, 0
-	switchRoot := s.Time.Kernel + s.Time.Initrd
 	for _, c := range calls {
 		if c.Comm != "gudevd" {
 			continue
 		}
-		if c.Time < switchRoot {
+		if c.Time < s.SwitchRoot() {
 			initrd++
 		} else {
 			root++

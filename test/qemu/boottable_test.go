@@ -3,7 +3,6 @@ package qemu
 import (
 	"encoding/xml"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,16 +13,9 @@ import (
 // realBoot is the stock 6.1 boot the report package's tests read.
 func realBoot(t *testing.T) report.BootSummary {
 	t.Helper()
-	dir := filepath.Join("internal", "report", "testdata", "boot-6.1-004-stock")
-	ents, err := os.ReadDir(dir)
+	files, err := report.ReadRun(filepath.Join("internal", "report", "testdata", "boot-6.1-004-stock"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range ents {
-		if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
-			t.Fatal(err)
-		}
 	}
 	s, err := report.SummarizeBoot("stock", "6.1", files)
 	if err != nil {

@@ -402,15 +402,9 @@ func resummarizeBoots(runs string) error {
 			continue
 		}
 		parts := strings.SplitN(filepath.Base(dir), "-", 4) // boot, kernel, vCPUs, config
-		files := map[string][]byte{}
-		ents, err := os.ReadDir(dir)
+		files, err := report.ReadRun(dir)
 		if err != nil {
 			return err
-		}
-		for _, e := range ents {
-			if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
 		}
 		s, err := report.SummarizeBoot(parts[3], parts[1], files)
 		if err != nil {

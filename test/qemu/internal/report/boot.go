@@ -2,7 +2,10 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -269,6 +272,31 @@ func (b BootSummary) LoadsDoneAt() float64 {
 	return max(b.SettledAt, b.GudevdSettledAt)
 }
 
+// SwitchRoot is when the root system's systemd started, in seconds since
+// the kernel did: what came before is the initramfs's.
+func (b BootSummary) SwitchRoot() float64 {
+	return b.Time.Kernel + b.Time.Initrd
+}
+
+// ReadRun reads the files of one kept run (a directory a report was
+// written to), by name.
+func ReadRun(dir string) (map[string][]byte, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read run: %w", err)
+	}
+	files := map[string][]byte{}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+			return nil, fmt.Errorf("read run: %w", err)
+		}
+	}
+	return files, nil
+}
+
 // KernelSeconds is the kernel's own start: to /init when the initramfs
 // does not report its time to systemd, else systemd-analyze's kernel time.
 func (b BootSummary) KernelSeconds() float64 {
@@ -326,16 +354,15 @@ func SummarizeBoot(config, kernel string, files map[string][]byte) (BootSummary,
 	s.SettledAt = settledAt(string(files["settled.txt"]), "udevadm")
 	s.GudevdSettledAt = settledAt(string(files["settled.txt"]), "gudevd")
 	s.RunInit = runInit(string(files["journal.txt"]))
-	calls, loaded, lost, err := ParseTrace(strings.NewReader(string(files["trace.txt"])))
+	calls, loaded, lost, err := ParseTrace(bytes.NewReader(files["trace.txt"]))
 	if err != nil {
 		return s, err
 	}
 	s.Modules = ParseModules(files["modules.txt"])
 	r := &Report{Scenario: config, Kernel: kernel, CPUs: s.CPUs, Calls: calls, Loaded: loaded, Lost: lost, ModulesEnd: s.Modules}
 	s.Loads = Summarize(r, nil)
-	switchRoot := s.Time.Kernel + s.Time.Initrd
 	for _, c := range calls {
-		if c.Time < switchRoot {
+		if c.Time < s.SwitchRoot() {
 			s.InitrdLoads++
 		}
 	}

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,7 +167,10 @@ func TestParseShowAndFailed(t *testing.T) {
 // 4 vCPUs, stock (regenerate with `go run ./test/qemu/cmd/qemu-harness
 // boot -kernel 6.1 -cpus 4 -config stock -out DIR`).
 func TestSummarizeBootReal(t *testing.T) {
-	files := readDir(t, filepath.Join("testdata", "boot-6.1-004-stock"))
+	files, err := ReadRun(filepath.Join("testdata", "boot-6.1-004-stock"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := SummarizeBoot("stock", "6.1", files)
 	if err != nil {
 		t.Fatal(err)
@@ -200,21 +202,4 @@ func TestSummarizeBootReal(t *testing.T) {
 	if len(s.Blame) != 10 {
 		t.Errorf("blame kept %d units, want the top 10", len(s.Blame))
 	}
-}
-
-func readDir(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = b
-	}
-	return files
 }
