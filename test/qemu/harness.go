@@ -22,6 +22,11 @@ type Harness struct {
 	Progress io.Writer // progress lines; nil for silence
 	Console  bool      // copy every guest console line to Progress
 
+	// DaemonFlags are added to every `gudevd daemon` in the guest (the
+	// kernel command line's gudevd.flags=, comma-separated, so no flag may
+	// hold a comma or a space): a policy experiment without a rebuild.
+	DaemonFlags []string
+
 	images map[string]string // initramfs built by this process, by release and userspace
 }
 

@@ -19,6 +19,11 @@ import (
 //go:embed guest/init.sh
 var initScript []byte
 
+// faultScript is sourced by init.sh for the fault-* scenarios (faults.go).
+//
+//go:embed guest/faults.sh
+var faultScript []byte
+
 // image describes what goes into one guest's initramfs.
 type image struct {
 	tree    *kernelTree
@@ -101,6 +106,7 @@ func addTree(r *Initramfs, root, dir string) error {
 func (h *Harness) build(ctx context.Context, im image) (string, error) {
 	r := NewInitramfs()
 	r.File("init", initScript, 0o755)
+	r.File("faults.sh", faultScript, 0o644)
 	bb, err := h.debs().Root(ctx, "busybox-static")
 	if err != nil {
 		return "", err
@@ -197,6 +203,9 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 		h.images[key] = img
 	}
 	vm := &VM{Kernel: t.Vmlinuz, Initramfs: img, CPUs: cpus, Cmdline: "gudevd.mode=" + mode}
+	if len(h.DaemonFlags) > 0 {
+		vm.Cmdline += " gudevd.flags=" + strings.Join(h.DaemonFlags, ",")
+	}
 	if isStorm(mode) {
 		// A coldplug and then the storm, whose loads at 64 vCPUs on 6.1
 		// take minutes each under TCG (a 64-vCPU coldplug alone took ten).

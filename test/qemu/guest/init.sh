@@ -13,6 +13,9 @@ mount -t tmpfs tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p /out /run/udev
 mode=$(sed -n 's/.*gudevd\.mode=\([^ ]*\).*/\1/p' /proc/cmdline)
+# gudevd.flags=A,B: extra flags for every `gudevd daemon` of the run (the
+# harness's policy experiments, e.g. --load-workers=64).
+gflags=$(sed -n 's/.*gudevd\.flags=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 echo "gudevd-guest: mode=$mode cpus=$(nproc) kernel=$(uname -r)"
 
 finish() {
@@ -179,11 +182,11 @@ udevd|gudevd|gudevd-scan|alongside|none)
 		udevd_coldplug
 		;;
 	gudevd)
-		gudevd daemon --coldplug > /out/gudevd.log 2>&1 &
+		gudevd daemon $gflags --coldplug > /out/gudevd.log 2>&1 &
 		gudevd_settle
 		;;
 	gudevd-scan)
-		gudevd daemon --coldplug=scan > /out/gudevd.log 2>&1 &
+		gudevd daemon $gflags --coldplug=scan > /out/gudevd.log 2>&1 &
 		gudevd_settle
 		;;
 	alongside)
@@ -191,7 +194,7 @@ udevd|gudevd|gudevd-scan|alongside|none)
 		# runs every other rule, gudevd loads the modules.
 		mkdir -p /etc/udev/rules.d
 		cp /usr/share/gudevd/80-drivers.rules /etc/udev/rules.d/80-drivers.rules
-		gudevd daemon > /out/gudevd.log 2>&1 &
+		gudevd daemon $gflags > /out/gudevd.log 2>&1 &
 		udevd_start
 		udevd_coldplug
 		gudevd_settle
@@ -210,8 +213,8 @@ storm-kmod|storm-gudevd)
 	settle_rc=0
 	echo /sbin/modprobe > /proc/sys/kernel/modprobe
 	case "$mode" in
-	storm-kmod) gudevd daemon --coldplug > /out/gudevd.log 2>&1 & ;;
-	storm-gudevd) gudevd daemon --coldplug --kernel-modprobe > /out/gudevd.log 2>&1 & ;;
+	storm-kmod) gudevd daemon $gflags --coldplug > /out/gudevd.log 2>&1 & ;;
+	storm-gudevd) gudevd daemon $gflags --coldplug --kernel-modprobe > /out/gudevd.log 2>&1 & ;;
 	esac
 	gudevd_settle
 	# Late coldplug loads must not land in the storm's trace.
@@ -224,6 +227,10 @@ storm-kmod|storm-gudevd)
 	guesttool storm -procs "$(nproc)" -out /out/storm.json || echo "gudevd-guest: storm failed"
 	t1=$(uptime_now)
 	scenario_end
+	;;
+fault-*)
+	# The fault scenarios (test/qemu/faults.go) live in their own script.
+	. /faults.sh
 	;;
 *)
 	echo "gudevd-guest: unknown mode $mode"

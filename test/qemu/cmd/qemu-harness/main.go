@@ -49,10 +49,11 @@ func run(ctx context.Context, args []string) error {
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
 	config := fl.String("config", "stock", "boot: the full-boot configuration, stock or alongside")
+	daemonFlags := fl.String("daemon-flags", "", "flags added to every gudevd daemon in the guest, comma-separated (e.g. --load-workers=64)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
 	}
-	h := &qemu.Harness{Cache: qemu.CacheDir(), Progress: os.Stderr, Console: *console}
+	h := &qemu.Harness{Cache: qemu.CacheDir(), Progress: os.Stderr, Console: *console, DaemonFlags: split(*daemonFlags)}
 	defer h.Close()
 	switch sub {
 	case "capture":
