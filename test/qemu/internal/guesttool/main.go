@@ -22,6 +22,9 @@ var commands = []command{
 	{"report", cmdReport},
 	{"storm", cmdStorm},
 	{"storm-child", cmdStormChild},
+	{"chaos", cmdChaos},
+	{"forge", cmdForge},
+	{"forge-child", cmdForgeChild},
 }
 
 func main() {
