@@ -73,7 +73,7 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 		wait := *minWait + time.Duration(rng.Int64N(int64(*maxWait-*minWait)+1))
 		select {
 		case <-ctx.Done():
-			return writeJSON(*out, stdout, res)
+			return writeResult(*out, stdout, res)
 		case <-time.After(wait):
 		}
 		res.Looks++
@@ -91,7 +91,7 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 	// Done killing: wait for the signal, so the script's kill-and-wait
 	// reads the same file whenever it stops this.
 	<-ctx.Done()
-	return writeJSON(*out, stdout, res)
+	return writeResult(*out, stdout, res)
 }
 
 // kill SIGKILLs one worker and says what it was doing. A worker that exited
@@ -109,7 +109,7 @@ func kill(proc string, pid int) (ChaosKill, bool) {
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 		return k, false
 	}
-	k.Uptime = uptime(proc)
+	k.Uptime = uptimeAt(proc)
 	return k, true
 }
 
@@ -143,7 +143,7 @@ func isWorker(cmdline []byte) bool {
 	return len(argv) >= 2 && filepath.Base(string(argv[0])) == "gudevd" && string(argv[1]) == "worker"
 }
 
-func uptime(proc string) float64 {
+func uptimeAt(proc string) float64 {
 	b, err := os.ReadFile(filepath.Join(proc, "uptime"))
 	if err != nil {
 		return 0
@@ -156,8 +156,8 @@ func uptime(proc string) float64 {
 	return u
 }
 
-// writeJSON writes v to path, or to stdout when path is empty.
-func writeJSON(path string, stdout io.Writer, v any) error {
+// writeResult writes v to path, or to stdout when path is empty.
+func writeResult(path string, stdout io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)

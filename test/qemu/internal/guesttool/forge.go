@@ -133,7 +133,7 @@ func cmdForge(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(*out, stdout, res)
+	return writeResult(*out, stdout, res)
 }
 
 // openToAll makes the control socket connectable by anyone (the socket
