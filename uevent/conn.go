@@ -34,10 +34,30 @@ func (g Group) mask() uint32 {
 	return 1 << (g - 1)
 }
 
-// receiveBufferSize is the socket receive queue udevd also asks for: a
+// DefaultReceiveBuffer is the socket receive queue udevd also asks for: a
 // coldplug on a large machine emits tens of thousands of uevents faster than
 // any daemon reads them, and every one that does not fit is lost (ENOBUFS).
-const receiveBufferSize = 128 << 20
+const DefaultReceiveBuffer = 128 << 20
+
+// ListenOption configures Listen.
+type ListenOption func(*listenConfig)
+
+type listenConfig struct {
+	rcvbuf int
+}
+
+// WithReceiveBuffer asks for a receive queue of n bytes instead of
+// DefaultReceiveBuffer (the kernel doubles it for its bookkeeping and has a
+// floor of a few KiB). A small one makes a burst of uevents overflow it
+// (ENOBUFS), which is how the fault tests force a resync; n <= 0 keeps the
+// default.
+func WithReceiveBuffer(n int) ListenOption {
+	return func(c *listenConfig) {
+		if n > 0 {
+			c.rcvbuf = n
+		}
+	}
+}
 
 // maxDatagram bounds one datagram. Kernel uevents are at most
 // UEVENT_BUFFER_SIZE (2048) bytes of properties plus the header; libudev
@@ -75,10 +95,15 @@ type Conn struct {
 
 // Listen opens a NETLINK_KOBJECT_UEVENT socket bound to group (GroupNone for
 // a socket that only sends), close-on-exec and non-blocking on Go's poller,
-// with a 128 MiB receive buffer (SO_RCVBUFFORCE, falling back to the
-// rmem_max-capped SO_RCVBUF without CAP_NET_ADMIN) and SO_PASSCRED so every
-// datagram carries its sender's credentials.
-func Listen(group Group, log *slog.Logger) (*Conn, error) {
+// with a 128 MiB receive buffer unless WithReceiveBuffer says otherwise
+// (SO_RCVBUFFORCE, falling back to the rmem_max-capped SO_RCVBUF without
+// CAP_NET_ADMIN) and SO_PASSCRED so every datagram carries its sender's
+// credentials.
+func Listen(group Group, log *slog.Logger, opts ...ListenOption) (*Conn, error) {
+	cfg := listenConfig{rcvbuf: DefaultReceiveBuffer}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if group > 32 {
 		return nil, fmt.Errorf("open uevent socket: group %d is not a netlink multicast group (1-32)", group)
 	}
@@ -86,16 +111,16 @@ func Listen(group Group, log *slog.Logger) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open uevent socket: %w", err)
 	}
-	if err := setup(s, group); err != nil {
+	if err := setup(s, group, cfg.rcvbuf); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return newConn(s, log), nil
 }
 
-func setup(s *socket.Conn, group Group) error {
+func setup(s *socket.Conn, group Group, rcvbuf int) error {
 	// mdlayher/socket's SetReadBuffer tries SO_RCVBUFFORCE, then SO_RCVBUF.
-	if err := s.SetReadBuffer(receiveBufferSize); err != nil {
+	if err := s.SetReadBuffer(rcvbuf); err != nil {
 		return fmt.Errorf("set uevent socket receive buffer: %w", err)
 	}
 	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {

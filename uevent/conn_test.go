@@ -306,9 +306,9 @@ func TestListen(t *testing.T) {
 	// doubled value (__sock_set_rcvbuf in net/core/sock.c). SO_RCVBUF
 	// first caps the request at net.core.rmem_max; SO_RCVBUFFORCE, which
 	// needs CAP_NET_ADMIN, does not.
-	rcvbuf := receiveBufferSize
+	rcvbuf := DefaultReceiveBuffer
 	if !forced {
-		rcvbuf = min(receiveBufferSize, readRmemMax(t))
+		rcvbuf = min(DefaultReceiveBuffer, readRmemMax(t))
 	}
 	t.Logf("SO_RCVBUFFORCE permitted: %v; want a receive buffer of %d bytes", forced, rcvbuf)
 	tests := []struct {
@@ -353,6 +353,41 @@ func TestListen(t *testing.T) {
 			t.Errorf("TestListen in a user namespace: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestListenReceiveBuffer checks WithReceiveBuffer: the size asked for
+// reaches the socket (doubled by the kernel, see TestListen), and a size
+// that is no size keeps the default. The sizes are below any rmem_max, so
+// the answer is the same with or without CAP_NET_ADMIN.
+func TestListenReceiveBuffer(t *testing.T) {
+	forced := canForceReceiveBuffer(t)
+	def := DefaultReceiveBuffer
+	if !forced {
+		def = min(DefaultReceiveBuffer, readRmemMax(t))
+	}
+	tests := []struct {
+		name string
+		opts []ListenOption
+		want int // what setsockopt was asked for
+	}{
+		{name: "default", want: def},
+		{name: "tiny", opts: []ListenOption{WithReceiveBuffer(4096)}, want: 4096},
+		{name: "64 KiB", opts: []ListenOption{WithReceiveBuffer(64 << 10)}, want: 64 << 10},
+		{name: "zero keeps the default", opts: []ListenOption{WithReceiveBuffer(0)}, want: def},
+		{name: "negative keeps the default", opts: []ListenOption{WithReceiveBuffer(-1)}, want: def},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Listen(GroupKernel, nil, tt.opts...)
+			if err != nil {
+				t.Fatalf("Listen: %v", err)
+			}
+			defer c.Close()
+			if got := readSocketState(t, c).RcvBuf; got != 2*tt.want {
+				t.Errorf("SO_RCVBUF = %d, want %d (twice %d)", got, 2*tt.want, tt.want)
+			}
+		})
+	}
 }
 
 // canForceReceiveBuffer reports whether SO_RCVBUFFORCE is permitted on a

@@ -9,6 +9,7 @@ import (
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/daemon"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
+	"github.com/gudevd/gudevd/uevent"
 )
 
 // daemonFlags are `gudevd daemon`'s settings.
@@ -55,9 +56,14 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.IntVar(&f.cfg.LoadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2, 8))")
 	fs.DurationVar(&f.cfg.EventTimeout, "event-timeout", daemon.DefaultEventTimeout, "kill a worker whose load runs longer than `DUR`")
 	fs.BoolVar(&f.cfg.KernelModprobe, "kernel-modprobe", false, "point /proc/sys/kernel/modprobe at gudevd while running")
+	fs.IntVar(&f.cfg.ReceiveBuffer, "receive-buffer", uevent.DefaultReceiveBuffer, "uevent socket receive queue `BYTES`: events that overflow it are lost (ENOBUFS) and sysfs is rescanned")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warning, err")
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
+	}
+	if f.cfg.ReceiveBuffer <= 0 {
+		fmt.Fprintf(e.stderr, "gudevd daemon: --receive-buffer %d: want a positive number of bytes\n", f.cfg.ReceiveBuffer)
+		return f, errUsage
 	}
 	return f, nil
 }

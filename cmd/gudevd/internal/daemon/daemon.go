@@ -58,6 +58,10 @@ type Config struct {
 	LoadWorkers    int           // module loads at once; 0: min(Children, CPUs+2, 8)
 	EventTimeout   time.Duration // kill a worker whose load runs longer; 0: workers.DefaultTimeout
 	KernelModprobe bool          // point /proc/sys/kernel/modprobe at gudevd while running
+	// ReceiveBuffer is the uevent socket's receive queue in bytes; 0:
+	// uevent.DefaultReceiveBuffer. Events that overflow it are lost
+	// (ENOBUFS) and the daemon rescans sysfs (resync).
+	ReceiveBuffer int
 
 	// Tests.
 	Source        EventSource                     // the kernel's uevent socket, opened by Run
@@ -500,7 +504,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	notify := newNotifier(d.log, os.Getenv(notifySocketEnv))
 	if d.src == nil {
 		if d.src = d.cfg.Source; d.src == nil {
-			conn, err := uevent.Listen(uevent.GroupKernel, d.log)
+			conn, err := uevent.Listen(uevent.GroupKernel, d.log, uevent.WithReceiveBuffer(d.cfg.ReceiveBuffer))
 			if err != nil {
 				return err
 			}
