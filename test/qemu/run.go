@@ -55,7 +55,7 @@ type Result struct {
 // Run boots kernel k at cpus vCPUs, runs scenario and returns what the
 // guest measured.
 func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) (*Result, error) {
-	known := isStorm(scenario)
+	known := isStorm(scenario) || isFault(scenario)
 	for _, s := range Scenarios {
 		known = known || s == scenario
 	}
