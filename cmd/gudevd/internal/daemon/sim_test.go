@@ -243,7 +243,7 @@ func simulate(tb testing.TB, tree modules.Tree, cpu string, devices []string, cp
 	d.src = src
 	unique := map[string]bool{}
 	for _, a := range aliases {
-		for _, s := range d.mods.Catalog().Plan(a).Steps {
+		for _, s := range d.mods.Plan(a).Steps {
 			if !s.Builtin {
 				unique[s.Name] = true
 			}

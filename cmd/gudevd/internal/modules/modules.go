@@ -31,7 +31,7 @@ func DefaultBackoff() []time.Duration {
 // Config configures Modules.
 type Config struct {
 	Log     *slog.Logger
-	Catalog *Catalog
+	Catalog *Catalog // the module index; Modules closes it (Replace, Close)
 	Runner  Runner
 	// Parallel is how many steps of one plan may run at once.
 	Parallel int
@@ -98,32 +98,64 @@ func New(cfg Config) *Modules {
 	}
 }
 
-// Catalog returns the module index in use.
-func (m *Modules) Catalog() *Catalog {
+// pin returns the module index in use and its release. An index opened
+// from depmod's .bin files (OpenCatalog) answers from mapped memory, so a
+// Replace must not unmap the old one under a lookup still walking it: the
+// old index is closed when its last pin is released.
+func (m *Modules) pin() (*Catalog, func()) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cat
+	c := m.cat
+	c.pins++
+	m.mu.Unlock()
+	return c, func() {
+		m.mu.Lock()
+		c.pins--
+		done := c.pins == 0 && c.retired
+		m.mu.Unlock()
+		if done {
+			m.closeCatalog(c)
+		}
+	}
 }
 
-// Replace installs a new index and returns how many failed results it
-// dropped. Failed results are dropped: a module that
-// was missing or broken may be fixed in the new tree. Successes stay: a
-// loaded module stays loaded whatever the index says now.
+func (m *Modules) closeCatalog(c *Catalog) {
+	if err := c.Close(m.log); err != nil {
+		m.log.Warn("close module index", "err", err)
+	}
+}
+
+// Replace installs a new index, closing the old one once no lookup uses
+// it, and returns how many failed results it dropped. Failed results are
+// dropped: a module that was missing or broken may be fixed in the new
+// tree. Successes stay: a loaded module stays loaded whatever the index
+// says now.
 func (m *Modules) Replace(cat *Catalog) int {
 	m.mu.Lock()
+	old := m.cat
 	m.cat = cat
+	old.retired = true
+	done := old.pins == 0
 	m.mu.Unlock()
+	if done {
+		m.closeCatalog(old)
+	}
 	return m.group.ForgetFailed()
+}
+
+// Plan is the index in use's plan for a MODALIAS (Catalog.Plan).
+func (m *Modules) Plan(alias string) *modload.Plan {
+	cat, release := m.pin()
+	defer release()
+	return cat.Plan(alias)
 }
 
 // LoadModalias loads every module a device's MODALIAS resolves to, with the
 // udev path's blacklist applied.
 func (m *Modules) LoadModalias(ctx context.Context, alias string) []Result {
-	cat := m.Catalog()
 	m.mu.Lock()
 	m.lookups++
 	m.mu.Unlock()
-	plan := cat.Plan(alias)
+	plan := m.Plan(alias)
 	if len(plan.Steps) == 0 && len(plan.Errors) == 0 && len(plan.Blacklisted) == 0 {
 		return nil
 	}
@@ -174,7 +206,9 @@ func (m *Modules) LoadNamed(ctx context.Context, names []string, retry bool) ([]
 // A name that finds nothing is a failed Result; a blacklisted module is a
 // "blacklisted" one, and not a failure, as modprobe exits 0 for it.
 func (m *Modules) LoadLookups(ctx context.Context, names []string, o modload.LookupOptions, retry bool) ([]Result, error) {
-	plan := m.Catalog().planner.PlanLookup(names, o)
+	cat, release := m.pin()
+	plan := cat.planner.PlanLookup(names, o)
+	release()
 	var res []Result
 	for _, n := range plan.NotFound {
 		res = append(res, Result{Module: n, Result: "failed", Error: fmt.Sprintf("find module %s: %v", n, modload.ErrUnknownModule)})
@@ -424,7 +458,9 @@ func (m *Modules) Stats() Stats {
 	s.ModuleRequests = g.Requests
 	s.JoinedInFlight = g.Joined
 	s.ServedFromDone = g.Served
-	s.IndexProblems = m.Catalog().index.Stats().Problems
+	cat, release := m.pin()
+	s.IndexProblems = cat.index.Stats().Problems
+	release()
 	ps := m.pool.Stats()
 	s.WorkerCrashes = ps.Died
 	s.WorkerTimeouts = ps.TimedOut
@@ -444,7 +480,17 @@ func (m *Modules) Stats() Stats {
 	return s
 }
 
-// Close waits for runs in flight, so no load is abandoned half-recorded.
+// Close waits for runs in flight, so no load is abandoned half-recorded,
+// and closes the module index once no lookup uses it.
 func (m *Modules) Close(ctx context.Context) error {
-	return m.group.Close(ctx)
+	err := m.group.Close(ctx)
+	m.mu.Lock()
+	c := m.cat
+	c.retired = true
+	done := c.pins == 0
+	m.mu.Unlock()
+	if done {
+		m.closeCatalog(c)
+	}
+	return err
 }

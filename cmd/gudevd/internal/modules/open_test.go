@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gudevd/gudevd/modload"
 )
 
 // binTree writes a modules directory holding only depmod's .bin indexes
@@ -73,5 +75,46 @@ func TestLoadDirectReadsBinIndexes(t *testing.T) {
 				t.Errorf("LoadDirect(%q) modules (-want +got):\n%s", tt.lookup, diff)
 			}
 		})
+	}
+}
+
+// TestReplaceClosesIndexAfterLastLookup: a reload's Replace must not unmap
+// the old .bin indexes under a lookup still walking them, and must close
+// them once that lookup is done (else every reload leaks the mappings).
+// A closed index answers nothing, which is what the test looks at.
+func TestReplaceClosesIndexAfterLastLookup(t *testing.T) {
+	tree := binTree(t)
+	open := func() *Catalog {
+		c, err := LoadCatalog(slog.New(slog.DiscardHandler), tree, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	resolves := func(c *Catalog) bool {
+		l := c.Lookup([]string{"plain-name"}, modload.LookupOptions{})
+		return len(l) == 1 && len(l[0].Found) > 0
+	}
+	old := open()
+	m := New(Config{Catalog: old, Runner: &stepRecorder{}})
+	pinned, release := m.pin()
+	if pinned != old {
+		t.Fatal("pin returned another catalog than the one in use")
+	}
+	m.Replace(open())
+	if !resolves(old) {
+		t.Fatal("Replace closed the old index while a lookup held it")
+	}
+	release()
+	if resolves(old) {
+		t.Fatal("the old index still answers after its last lookup: Replace never closed it")
+	}
+	cur, release := m.pin()
+	release()
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if resolves(cur) {
+		t.Fatal("Close left the index in use open")
 	}
 }

@@ -101,7 +101,6 @@ func LoadDirect(ctx context.Context, d Direct, names []string) ([]Result, error)
 	if err != nil {
 		return nil, err
 	}
-	defer cat.Close(d.Log)
 	m := New(Config{Log: d.Log, Catalog: cat, Runner: directRunner{modload.NewLoader(d.Tree.Dir, d.Sysfs, d.Log)}, Parallel: 1})
 	defer m.Close(context.WithoutCancel(ctx))
 	return m.LoadLookups(ctx, names, d.Lookup, false)
