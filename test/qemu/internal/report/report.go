@@ -33,7 +33,8 @@ type Call struct {
 	Comm    string  `json:"comm"`
 	TID     int     `json:"tid"`
 	TGID    int     `json:"tgid"`
-	Time    float64 `json:"time"`
+	Time    float64 `json:"time"`             // trace timestamp of the enter event
+	End     float64 `json:"end,omitempty"`    // trace timestamp of the exit event; 0 until Done
 	Args    string  `json:"-"`                // raw arguments; left out of the console report, which must stay short at 64 vCPUs
 	Module  string  `json:"module,omitempty"` // from the kprobe; empty if the kernel rejected the image before naming it
 	Len     int64   `json:"len,omitempty"`    // init_module's image length
@@ -110,7 +111,7 @@ func ParseTrace(r io.Reader) (calls []Call, loaded []string, lost int64, err err
 			if err != nil {
 				return nil, nil, 0, fmt.Errorf("parse line %d %q: %w", n, line, err)
 			}
-			calls[i].Ret, calls[i].Done = ret, true
+			calls[i].Ret, calls[i].End, calls[i].Done = ret, ts, true
 			if ret < 0 {
 				calls[i].Errno = errnoName(-ret)
 			}

@@ -33,7 +33,7 @@ func TestParseTrace(t *testing.T) {
 				"   (udev-worker)-123     (    123) [002] .....     6.300000: module_load: button\n" +
 				"   (udev-worker)-123     (    123) [002] ...1.     6.358512: sys_finit_module -> 0x0\n",
 			calls: []Call{{Syscall: "finit_module", Comm: "(udev-worker)", TID: 123, TGID: 123, Time: 6.259611,
-				Args: "fd: 5, uargs: 7fbeb1001efd, flags: 0", Module: "button", Done: true}},
+				Args: "fd: 5, uargs: 7fbeb1001efd, flags: 0", Module: "button", End: 6.358512, Done: true}},
 			loaded: []string{"button"},
 			lost:   2,
 		},
@@ -43,7 +43,7 @@ func TestParseTrace(t *testing.T) {
 				"   (udev-worker)-126     (    126) [002] .....     6.31: modname: (find_module_all+0x0/0xa0) name=\"acpi_cpufreq\" unformed=1\n" +
 				"   (udev-worker)-126     (    126) [002] ...1.     6.32: sys_finit_module -> 0xffffffffffffffef\n",
 			calls: []Call{{Syscall: "finit_module", Comm: "(udev-worker)", TID: 126, TGID: 126, Time: 6.30,
-				Args: "fd: 5, uargs: 7f, flags: 0", Module: "acpi_cpufreq", Ret: -17, Errno: "EEXIST", Done: true}},
+				Args: "fd: 5, uargs: 7f, flags: 0", Module: "acpi_cpufreq", Ret: -17, Errno: "EEXIST", End: 6.32, Done: true}},
 		},
 		{
 			name: "lookups of formed modules and later lookups do not rename the call",
@@ -53,7 +53,7 @@ func TestParseTrace(t *testing.T) {
 				"gudevd-7 (7) [000] ..... 1.3: modname: (find_module_all+0x0/0xa0) name=\"later\" unformed=1\n" +
 				"gudevd-7 (7) [000] ..... 1.4: sys_finit_module -> 0x0\n",
 			calls: []Call{{Syscall: "finit_module", Comm: "gudevd", TID: 7, TGID: 7, Time: 1.0,
-				Args: "fd: 3, uargs: 0, flags: 0", Module: "e1000", Done: true}},
+				Args: "fd: 3, uargs: 0, flags: 0", Module: "e1000", End: 1.4, Done: true}},
 		},
 		{
 			name: "threads interleave and names follow the thread",
@@ -64,7 +64,7 @@ func TestParseTrace(t *testing.T) {
 				"c-11 (-------) [001] ..... 1.4: sys_finit_module -> 0xffffffffffffffed\n",
 			calls: []Call{
 				{Syscall: "init_module", Comm: "a-b", TID: 10, TGID: 9, Time: 1.0, Args: "umod: 5577, len: 9500, uargs: 7f81", Module: "kvm", Len: 0x9500},
-				{Syscall: "finit_module", Comm: "c", TID: 11, Time: 1.1, Args: "fd: 4, uargs: 0, flags: 4", Module: "virtio", Ret: -19, Errno: "ENODEV", Done: true},
+				{Syscall: "finit_module", Comm: "c", TID: 11, Time: 1.1, Args: "fd: 4, uargs: 0, flags: 4", Module: "virtio", Ret: -19, Errno: "ENODEV", End: 1.4, Done: true},
 			},
 		},
 		{
@@ -72,7 +72,7 @@ func TestParseTrace(t *testing.T) {
 			trace: "(udev-worker)-9 (9) [000] ..... 1.0: sys_finit_module(fd: 5, uargs: 0, flags: 0)\n" +
 				"(udev-worker)-9 (9) [000] ..... 2.0: sys_finit_module -> 0xfffffffffffffe00\n",
 			calls: []Call{{Syscall: "finit_module", Comm: "(udev-worker)", TID: 9, TGID: 9, Time: 1.0,
-				Args: "fd: 5, uargs: 0, flags: 0", Ret: -512, Errno: "ERESTARTSYS", Done: true}},
+				Args: "fd: 5, uargs: 0, flags: 0", Ret: -512, Errno: "ERESTARTSYS", End: 2.0, Done: true}},
 		},
 		{
 			name:  "exit of a call entered before tracing began is dropped",
@@ -150,6 +150,9 @@ func TestParseRealTraces(t *testing.T) {
 				if c.Done && c.Module == "" {
 					t.Errorf("finished call at %v has no module name", c.Time)
 				}
+				if c.Done && c.End < c.Time {
+					t.Errorf("call at %v ends before it began, at %v", c.Time, c.End)
+				}
 			}
 			if gotEEXIST != eexist {
 				t.Errorf("%d EEXIST calls, text has %d", gotEEXIST, eexist)
@@ -190,8 +193,8 @@ func FuzzParseTrace(f *testing.F) {
 			if (c.Errno != "") != (c.Ret < 0) {
 				t.Fatalf("call %+v: errno set iff ret < 0 violated", c)
 			}
-			if !c.Done && c.Ret != 0 {
-				t.Fatalf("unfinished call %+v has a return value", c)
+			if !c.Done && (c.Ret != 0 || c.End != 0) {
+				t.Fatalf("unfinished call %+v has a return value or an end", c)
 			}
 			if c.Syscall != "finit_module" && c.Syscall != "init_module" {
 				t.Fatalf("call %+v: unknown syscall", c)
