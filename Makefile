@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test bench bench-requests bench-helper bench-boot deps build testdata install
+.PHONY: demo test bench bench-requests bench-helper bench-boot bench-limit deps build testdata install
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
@@ -68,6 +68,17 @@ demo: deps
 # an interrupted bench resumes). Hours on two host cores.
 bench: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness bench -out test/qemu/results
+
+# bench-limit measures where a coldplug's time and memory go: the oracle
+# (the known module set loaded in dependency order by a static loader, no
+# uevents: the floor), systemd-udevd and gudevd, on both kernels at 4 and 16
+# vCPUs, with every load's start and end from tracefs and the guest's
+# vmalloc and PSS sampled; it writes test/qemu/results/limit.md and one
+# limit-KERNEL-NNN.svg timeline per kernel and vCPU count (runs/ keeps each
+# run's trace, so -report-only recomputes). LIMIT_FLAGS adds harness flags,
+# e.g. LIMIT_FLAGS='-cpu-list 64' or -scenarios with policy variants.
+bench-limit: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness bench -limit -out test/qemu/results $(LIMIT_FLAGS)
 
 # bench-requests runs the kernel's own module requests: one process per
 # vCPU makes the kernel request the same modules at once, with kmod's

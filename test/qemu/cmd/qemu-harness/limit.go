@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gudevd/gudevd/test/qemu"
@@ -26,7 +27,14 @@ func limitScenarios() []string { return []string{"oracle", "udevd", "gudevd", "g
 // cmdBench (runs/limit-KERNEL-NNN-SCENARIO.json, and the guest's files
 // with the report in runs/limit-KERNEL-NNN-SCENARIO/). With reportOnly
 // the timelines are computed again from the kept traces.
-func cmdBenchLimit(ctx context.Context, h *qemu.Harness, kernels []string, cpuList, out string, resume, reportOnly bool) error {
+//
+// A scenario may carry daemon flags, "gudevd-scan+load-workers=16": the
+// guest runs gudevd-scan with --load-workers=16 added (see variant), so a
+// policy and its change run side by side in one bench.
+func cmdBenchLimit(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume, reportOnly bool) error {
+	if len(scenarios) == 0 {
+		scenarios = limitScenarios()
+	}
 	counts, err := parseCounts(cpuList)
 	if err != nil {
 		return err
@@ -38,14 +46,14 @@ func cmdBenchLimit(ctx context.Context, h *qemu.Harness, kernels []string, cpuLi
 		}
 	}
 	l := benchLoop[qemu.TimelineRun]{
-		h: h, kernels: kernels, scenarios: limitScenarios(), counts: counts, out: out, resume: resume, reportOnly: reportOnly,
+		h: h, kernels: kernels, scenarios: scenarios, counts: counts, out: out, resume: resume, reportOnly: reportOnly,
 		name: limitName,
 		boot: func(ctx context.Context, k qemu.Kernel, sc string, n int) (qemu.TimelineRun, map[string][]byte, error) {
 			d, err := deps.of(ctx, k)
 			if err != nil {
 				return qemu.TimelineRun{}, nil, err
 			}
-			res, err := h.Run(ctx, k, sc, n)
+			res, err := runVariant(ctx, h, k, sc, n)
 			if err != nil {
 				return qemu.TimelineRun{}, nil, err
 			}
@@ -59,6 +67,31 @@ func cmdBenchLimit(ctx context.Context, h *qemu.Harness, kernels []string, cpuLi
 	}
 	fmt.Printf("wrote %s and %s\n", filepath.Join(out, "limit.md"), filepath.Join(out, "limit-KERNEL-NNN.svg"))
 	return l.failure()
+}
+
+// variant splits a bench scenario "NAME+FLAG=V+..." into the guest's
+// scenario and the flags added to its gudevd daemon ("--FLAG=V").
+func variant(spec string) (scenario string, flags []string) {
+	parts := strings.Split(spec, "+")
+	for _, f := range parts[1:] {
+		flags = append(flags, "--"+f)
+	}
+	return parts[0], flags
+}
+
+// runVariant runs one bench scenario, variant flags and all; the run's
+// summary is labelled with the whole spec.
+func runVariant(ctx context.Context, h *qemu.Harness, k qemu.Kernel, spec string, cpus int) (*qemu.Result, error) {
+	sc, flags := variant(spec)
+	base := h.DaemonFlags
+	h.DaemonFlags = append(slices.Clip(base), flags...)
+	defer func() { h.DaemonFlags = base }()
+	res, err := h.Run(ctx, k, sc, cpus)
+	if err != nil {
+		return nil, err
+	}
+	res.Summary.Scenario = spec
+	return res, nil
 }
 
 func limitName(k qemu.Kernel, n int, sc string) string {

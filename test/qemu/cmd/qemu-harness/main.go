@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
+	limit := fl.Bool("limit", false, "bench: where the coldplug's time goes (oracle, udevd, gudevd, gudevd-scan; -scenarios may add variants such as gudevd-scan+load-workers=16) into OUT/limit.md and OUT/limit-KERNEL-NNN.svg; -cpu-list defaults to 4,16")
 	config := fl.String("config", "stock", "boot: the full-boot configuration, stock or alongside")
 	daemonFlags := fl.String("daemon-flags", "", "flags added to every gudevd daemon in the guest, comma-separated (e.g. --load-workers=64)")
 	if err := fl.Parse(args[1:]); err != nil {
@@ -100,6 +101,19 @@ func run(ctx context.Context, args []string) error {
 	case "bench":
 		if *out == "" {
 			*out = "bench-results"
+		}
+		if *limit {
+			list := "4,16"
+			var scs []string
+			fl.Visit(func(f *flag.Flag) {
+				switch f.Name {
+				case "cpu-list":
+					list = *cpuList
+				case "scenarios":
+					scs = split(*scenarios)
+				}
+			})
+			return cmdBenchLimit(ctx, h, split(*kernels), scs, list, *out, *resume, *reportOnly)
 		}
 		if *requests {
 			list := "4,16,64"
