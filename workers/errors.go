@@ -45,6 +45,10 @@ type WorkerDiedError struct {
 	// State is the worker's exit status, or nil if the worker had not been
 	// reaped when the pool gave up waiting for it.
 	State *os.ProcessState
+	// Reaped is closed once the worker has been reaped. A worker killed
+	// inside a syscall (finit_module) dies only when the syscall returns,
+	// so whoever retries its job waits for this first.
+	Reaped <-chan struct{}
 }
 
 func (e *WorkerDiedError) Error() string {

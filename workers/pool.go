@@ -414,7 +414,7 @@ func (p *Pool) bury(w *worker, reason string) error {
 	p.stats.Jobs++
 	p.stats.Failed++
 	p.stats.Died++
-	err := &WorkerDiedError{Pid: w.pid, Reason: reason, State: state}
+	err := &WorkerDiedError{Pid: w.pid, Reason: reason, State: state, Reaped: w.exited}
 	p.log.Warn("worker died mid-job", "err", err)
 	return err
 }

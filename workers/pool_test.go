@@ -160,6 +160,11 @@ func TestPoolWorkerDies(t *testing.T) {
 			if died.State == nil {
 				t.Fatalf("died.State = nil, want the exit status")
 			}
+			select {
+			case <-died.Reaped:
+			default:
+				t.Errorf("died.Reaped is open though the worker was reaped (%v): a retry would wait for ever", died.State)
+			}
 			sig, signaled := died.Signal()
 			if tt.signal != 0 && (!signaled || sig != tt.signal) {
 				t.Errorf("worker ended with %v, want signal %v", died.State, tt.signal)

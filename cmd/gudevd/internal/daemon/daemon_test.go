@@ -5,10 +5,12 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -79,6 +81,9 @@ type fakeKernel struct {
 	calls    map[string]int // load syscalls per module
 	enomem   map[string]int // loads of a module that fail with ENOMEM before one succeeds
 	hang     map[string]int // loads of a module whose worker times out before one succeeds
+	// died are loads of a module whose worker dies mid-job with this exit
+	// status, once each, before one succeeds.
+	died map[string][]*os.ProcessState
 }
 
 func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
@@ -105,6 +110,13 @@ func (k *fakeKernel) Run(ctx context.Context, job []byte) ([]byte, error) {
 		reaped := make(chan struct{})
 		close(reaped)
 		return nil, &workers.TimeoutError{Pid: 1, Timeout: time.Second, Reaped: reaped}
+	}
+	if st := k.died[s.Name]; len(st) > 0 {
+		k.died[s.Name] = st[1:]
+		k.mu.Unlock()
+		reaped := make(chan struct{})
+		close(reaped)
+		return nil, &workers.WorkerDiedError{Pid: 1, Reason: "read reply: EOF", State: st[0], Reaped: reaped}
 	}
 	if k.enomem[s.Name] > 0 {
 		k.enomem[s.Name]--
@@ -386,6 +398,52 @@ func TestDaemonRetriesTransientFailure(t *testing.T) {
 	if !strings.Contains(s.Failed["e1000"], "cannot allocate memory") {
 		t.Errorf("failed[e1000] = %q, want ENOMEM after the retries ran out", s.Failed["e1000"])
 	}
+}
+
+// TestDaemonRetriesKilledWorker: a worker SIGKILLed mid-load (the OOM
+// killer, an administrator, the fault tests' chaos) said nothing about its
+// module, which the kernel may even have loaded: the load is tried again,
+// and the module's dependants load. A worker that died of its module (the
+// kernel ends a task whose module init oopsed with SIGSEGV) is not retried.
+func TestDaemonRetriesKilledWorker(t *testing.T) {
+	killed, segv := exitState(t, "KILL"), exitState(t, "SEGV")
+	k := &fakeKernel{died: map[string][]*os.ProcessState{
+		"cryptd":       {killed},
+		"crc32c_intel": {killed, killed},
+		"e1000":        {segv},
+	}}
+	d := newTestDaemon(t, k, newFakeSource(), testSysfs(0))
+	ctx := context.Background()
+	d.handle(ctx, kernelEvent(t, 1, "add", "/devices/system/cpu/cpu0", "cpu", "MODALIAS="+cpuAlias))
+	d.handle(ctx, kernelEvent(t, 2, "add", "/devices/pci0000:00/0000:00:03.0", "pci", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
+	want := map[string]int{"aesni_intel": 1, "crypto_simd": 1, "cryptd": 2, "crc32c_intel": 3, "broken_mod": 1, "e1000": 1}
+	if diff := cmp.Diff(want, k.snapshot()); diff != "" {
+		t.Errorf("load jobs per module (-want +got):\n%s", diff)
+	}
+	s := d.stats()
+	for _, m := range []string{"cryptd", "crypto_simd", "aesni_intel", "crc32c_intel"} {
+		if reason, failed := s.Failed[m]; failed {
+			t.Errorf("%s failed after its worker was killed: %q, want it retried and loaded", m, reason)
+		}
+	}
+	if !strings.Contains(s.Failed["e1000"], "segmentation fault") {
+		t.Errorf("failed[e1000] = %q, want the worker's SIGSEGV death, not retried", s.Failed["e1000"])
+	}
+	if s.LoadRetries != 3 {
+		t.Errorf("load retries = %d, want 3 (cryptd once, crc32c_intel twice)", s.LoadRetries)
+	}
+}
+
+// exitState returns the exit status of a process killed by SIGsig.
+func exitState(t *testing.T, sig string) *os.ProcessState {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", "kill -"+sig+" $$")
+	err := cmd.Run()
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || !ok || !ws.Signaled() {
+		t.Fatalf("sh killing itself with SIG%s: %v, status %v", sig, err, cmd.ProcessState)
+	}
+	return cmd.ProcessState
 }
 
 // TestDaemonScanOwnsItsLoads: a scan whose context ends stops starting new

@@ -339,23 +339,54 @@ func (m *Modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 // A worker that overran the event timeout is transient too: its syscall may
 // still be running in the kernel, so the retry waits until that worker is
 // reaped (see waitReaped) and its worker then finds the module live or
-// absent; its dependants still load.
+// absent; its dependants still load. So is a worker killed from outside
+// (killedWorker).
 func transient(err error) bool {
-	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN) || errors.Is(err, workers.ErrTimeout)
+	return errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EAGAIN) || errors.Is(err, workers.ErrTimeout) || killedWorker(err)
 }
 
-// waitReaped waits, after a timeout, until the killed worker is gone. Its
-// finit_module may still be in the kernel's early phase, before sysfs shows
-// the module as coming; a retry then would be a second load of it. Once the
-// process is reaped its syscall has returned, and the retry's worker sees
-// the module live, or absent and free to load.
+// killedWorker reports a job whose worker was SIGKILLed, or died and was not
+// reaped in time to tell: the OOM killer, an administrator or a test killed
+// a process that said nothing about the module. Caching that as the
+// module's failure would leave it and its dependants out, though the
+// kernel may even have loaded it (a SIGKILL does not interrupt
+// finit_module; the worker dies when the syscall returns). The retry, once
+// the worker is reaped, finds the module live (no second syscall) or
+// absent. A worker that died otherwise is not retried: one whose module's
+// init oopsed is ended by the kernel with SIGSEGV and leaves the module
+// "coming" for good, and a retry would wait on it until the event timeout.
+func killedWorker(err error) bool {
+	var de *workers.WorkerDiedError
+	if !errors.As(err, &de) {
+		return false
+	}
+	if de.State == nil {
+		return true
+	}
+	sig, ok := de.Signal()
+	return ok && sig == unix.SIGKILL
+}
+
+// waitReaped waits, after a timeout or a killed worker, until the worker is
+// gone. Its finit_module may still be in the kernel's early phase, before
+// sysfs shows the module as coming; a retry then would be a second load of
+// it. Once the process is reaped its syscall has returned, and the retry's
+// worker sees the module live, or absent and free to load.
 func waitReaped(ctx context.Context, err error) error {
+	var reaped <-chan struct{}
 	var te *workers.TimeoutError
-	if !errors.As(err, &te) {
+	var de *workers.WorkerDiedError
+	switch {
+	case errors.As(err, &te):
+		reaped = te.Reaped
+	case errors.As(err, &de):
+		reaped = de.Reaped
+	}
+	if reaped == nil {
 		return nil
 	}
 	select {
-	case <-te.Reaped:
+	case <-reaped:
 		return nil
 	case <-ctx.Done():
 		return err

@@ -33,6 +33,31 @@ func TestWaitReaped(t *testing.T) {
 		t.Error("waitReaped with an ended context and a live worker = nil, want the timeout error")
 	}
 	if err := waitReaped(ctx, unix.ENOMEM); err != nil {
-		t.Errorf("waitReaped(ENOMEM) = %v, want nil: only timeouts wait", err)
+		t.Errorf("waitReaped(ENOMEM) = %v, want nil: only timeouts and dead workers wait", err)
+	}
+	died := fmt.Errorf("load module kvm: %w", &workers.WorkerDiedError{Pid: 43, Reaped: make(chan struct{})})
+	if err := waitReaped(ctx, died); err == nil {
+		t.Error("waitReaped with an ended context and a dead worker not yet reaped = nil, want the error")
+	}
+}
+
+// TestKilledWorker: only a worker killed from outside (SIGKILL), or one
+// whose end is not known yet, makes its load worth retrying.
+func TestKilledWorker(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "not reaped in time", err: &workers.WorkerDiedError{Pid: 1}, want: true},
+		{name: "ENOMEM", err: unix.ENOMEM, want: false},
+		{name: "timeout", err: workers.ErrTimeout, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := killedWorker(fmt.Errorf("load module kvm: %w", tt.err)); got != tt.want {
+				t.Errorf("killedWorker(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -97,20 +97,40 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 // kill SIGKILLs one worker and says what it was doing. A worker that exited
 // meanwhile is no kill.
 func kill(proc string, pid int) (ChaosKill, bool) {
-	k := ChaosKill{PID: pid, Syscall: "unknown"}
-	if b, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "syscall")); err == nil {
-		f := strings.Fields(string(b))
-		if len(f) > 0 {
-			k.Syscall = f[0]
-			n, err := strconv.Atoi(f[0])
-			k.InLoad = err == nil && (n == sysFinitModule || n == sysInitModule)
-		}
-	}
+	k := ChaosKill{PID: pid}
+	k.Syscall, k.InLoad = workerSyscall(proc, pid)
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 		return k, false
 	}
 	k.Uptime = uptimeAt(proc)
 	return k, true
+}
+
+// workerSyscall reads /proc/PID/task/*/syscall: a Go worker makes its load
+// syscall on whichever thread runs the goroutine, not necessarily the main
+// one. It returns the load syscall if a thread is in one, else the main
+// thread's first field ("running", or a syscall number).
+func workerSyscall(proc string, pid int) (string, bool) {
+	dir := filepath.Join(proc, strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return "unknown", false
+	}
+	main := "unknown"
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "syscall"))
+		f := strings.Fields(string(b))
+		if err != nil || len(f) == 0 {
+			continue
+		}
+		if n, err := strconv.Atoi(f[0]); err == nil && (n == sysFinitModule || n == sysInitModule) {
+			return f[0], true
+		}
+		if t.Name() == strconv.Itoa(pid) {
+			main = f[0]
+		}
+	}
+	return main, false
 }
 
 // workerPIDs lists the processes whose command line is `gudevd worker ...`
