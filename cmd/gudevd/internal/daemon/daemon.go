@@ -71,6 +71,8 @@ type Config struct {
 	Sysctl        string                          // KernelModprobePath
 	Backoff       []time.Duration                 // retry waits: modules.DefaultBackoff()
 	SysfsFS       fs.FS                           // os.DirFS(Sysfs)
+	ProcFS        fs.FS                           // os.DirFS("/proc"): where waitOrphans looks for a previous daemon's workers
+	Executable    string                          // os.Executable(): the binary those workers run
 }
 
 // Daemon listens to the kernel, resolves every MODALIAS in this process and
@@ -121,6 +123,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.SysfsFS == nil {
 		cfg.SysfsFS = os.DirFS(cfg.Sysfs)
+	}
+	if cfg.ProcFS == nil {
+		cfg.ProcFS = os.DirFS("/proc")
 	}
 	if cfg.Children <= 0 {
 		cfg.Children = workers.DefaultLimit()
@@ -512,6 +517,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	defer d.src.Close()
+	// Events queue in the socket meanwhile; settle waits for the control
+	// socket, which comes after.
+	d.waitOrphans(ctx)
 	restore := func() {}
 	if d.cfg.KernelModprobe {
 		r, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)
