@@ -30,6 +30,24 @@ type image struct {
 	modules []string // module names, with their dependencies already included
 	udev    bool     // systemd-udevd, udevadm, their libraries and rules
 	gudevd  bool     // the gudevd binary under test
+	// coldplug is the set the coldplug scenarios load
+	// (testdata/modules-<kernel>.txt, without the storm's modules), which
+	// the oracle scenario loads from oracleModules.
+	coldplug []string
+}
+
+// oracleModules is where the image holds the coldplug module set for
+// guesttool oracle.
+const oracleModules = "etc/gudevd-test/oracle-modules.txt"
+
+// coldplugModules reads testdata/modules-<kernel>.txt. Before the first
+// discovery there is none, and an oracle run would load nothing.
+func coldplugModules(k Kernel) []string {
+	b, err := os.ReadFile(moduleSetFile(k))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
 }
 
 // stageModules copies the chosen modules into a private module directory
@@ -107,6 +125,7 @@ func (h *Harness) build(ctx context.Context, im image) (string, error) {
 	r := NewInitramfs()
 	r.File("init", initScript, 0o755)
 	r.File("faults.sh", faultScript, 0o644)
+	r.File(oracleModules, []byte(strings.Join(im.coldplug, "\n")+"\n"), 0o644)
 	bb, err := h.debs().Root(ctx, "busybox-static")
 	if err != nil {
 		return "", err
@@ -193,7 +212,7 @@ func (h *Harness) boot(ctx context.Context, t *kernelTree, mods []string, mode s
 	img, ok := h.images[key]
 	if !ok {
 		var err error
-		img, err = h.build(ctx, image{tree: t, modules: mods, udev: userspace, gudevd: userspace})
+		img, err = h.build(ctx, image{tree: t, modules: mods, udev: userspace, gudevd: userspace, coldplug: coldplugModules(t.Kernel)})
 		if err != nil {
 			return nil, err
 		}

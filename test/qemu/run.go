@@ -22,8 +22,12 @@ import (
 //   - gudevd-scan: the same with --coldplug=scan (no uevent writes);
 //   - alongside: systemd-udevd with gudevd's 80-drivers.rules and gudevd
 //     loading the modules;
-//   - none: nothing after boot, the kernel's own loads.
-var Scenarios = []string{"udevd", "gudevd", "gudevd-scan", "alongside", "none"}
+//   - none: nothing after boot, the kernel's own loads;
+//   - oracle: the floor, no device manager and no uevents: guesttool
+//     oracle knows the final module set in advance (the coldplug set of
+//     testdata/modules-<kernel>.txt) and loads each module once, as soon as
+//     its dependencies have finished, all independent loads at once.
+var Scenarios = []string{"udevd", "gudevd", "gudevd-scan", "alongside", "none", "oracle"}
 
 // StormScenarios are the request storms (report.StormActions): after the
 // same gudevd coldplug, one process per vCPU makes the kernel request the
@@ -49,6 +53,7 @@ type Result struct {
 	Report  report.Report
 	Summary report.Summary
 	Storm   *report.StormSummary // request storms only
+	Memory  *report.MemoryPeak   // the memory sampler's peaks, coldplug scenarios only
 	Files   map[string][]byte    // the guest's /out: trace, dmesg, gudevd log and stats
 }
 
@@ -85,6 +90,9 @@ func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) 
 	}
 	sizes := moduleSizes(t)
 	res := &Result{Report: *rep, Summary: report.Summarize(rep, sizes), Files: b.Files}
+	if res.Memory, err = memoryPeak(rep, b.Files); err != nil {
+		return nil, fmt.Errorf("run %s on %s at %d vCPUs: %w", scenario, k.Name, cpus, err)
+	}
 	if isStorm(scenario) {
 		st, err := stormSummary(t, rep, b.Files)
 		if err != nil {
@@ -125,6 +133,22 @@ func stormSummary(t *kernelTree, rep *report.Report, files map[string][]byte) (*
 		Resolve:     set.Match,
 	})
 	return &s, nil
+}
+
+// memoryPeak reduces the guest sampler's series (guesttool sample,
+// /out/mem.json) to its peaks from coldplug start on; nil if the scenario
+// ran no sampler.
+func memoryPeak(rep *report.Report, files map[string][]byte) (*report.MemoryPeak, error) {
+	raw, ok := files["mem.json"]
+	if !ok {
+		return nil, nil
+	}
+	var s report.MemorySeries
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%w: decode memory samples: %v", ErrGuestFailed, err)
+	}
+	p := report.PeakMemory(s, rep.Start)
+	return &p, nil
 }
 
 // parseReport finds the JSON report between the markers on the console.

@@ -56,9 +56,21 @@ trace_start() {
 		echo 1 > $T/events/syscalls/sys_exit_$e/enable
 	done
 	echo 1 > $T/events/module/module_load/enable
-	[ "$1" = storm ] && storm_trace
+	if [ "$1" = storm ]; then storm_trace; else sample_start; fi
 	echo > $T/trace
 	echo 1 > $T/tracing_on
+}
+
+# The memory sampler of the coldplug scenarios (report.MemoryPeak): vmalloc
+# use and the device manager's family (comms systemd-udevd, (udev-worker),
+# gudevd; `gudevd settle` left out), Rss every 50 ms and Pss every 500 ms,
+# until scenario_end stops it. Its first sample is the baseline, taken
+# before t0.
+sample_start() {
+	rm -f /tmp/sample-ready
+	guesttool sample -out /out/mem.json -ready /tmp/sample-ready &
+	sampler=$!
+	while [ ! -e /tmp/sample-ready ] && kill -0 $sampler 2>/dev/null; do sleep 0.05; done
 }
 
 # What a request storm adds: every request_module() that got a helper slot
@@ -118,6 +130,10 @@ gudevd_settle() {
 scenario_end() {
 	sleep 1
 	echo 0 > $T/tracing_on
+	if [ -n "$sampler" ]; then
+		kill $sampler
+		wait $sampler
+	fi
 	case "$mode" in gudevd*|alongside|storm-*) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
 	cat /proc/modules > /out/modules-end.txt
 	cp $T/trace /out/trace.txt
@@ -170,7 +186,7 @@ capture-libudev)
 	kill $cap
 	wait $cap
 	;;
-udevd|gudevd|gudevd-scan|alongside|none)
+udevd|gudevd|gudevd-scan|alongside|none|oracle)
 	cat /proc/modules > /out/modules-start.txt
 	settle_rc=0
 	trace_start
@@ -200,6 +216,14 @@ udevd|gudevd|gudevd-scan|alongside|none)
 		gudevd_settle
 		;;
 	none)
+		;;
+	oracle)
+		# The floor: the known module set loaded once, each module as soon
+		# as its dependencies are in, no uevents. A module's init may still
+		# request_module(); the kernel then runs kmod's modprobe, as in
+		# udevd's branch.
+		echo /sbin/modprobe > /proc/sys/kernel/modprobe
+		guesttool oracle -jobs 0 -modules /etc/gudevd-test/oracle-modules.txt -out /out/oracle.json || echo "gudevd-guest: oracle failed"
 		;;
 	esac
 	t1=$(uptime_now)

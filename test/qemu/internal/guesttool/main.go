@@ -22,6 +22,8 @@ var commands = []command{
 	{"report", cmdReport},
 	{"storm", cmdStorm},
 	{"storm-child", cmdStormChild},
+	{"oracle", cmdOracle},
+	{"sample", cmdSample},
 	{"chaos", cmdChaos},
 	{"forge", cmdForge},
 	{"forge-child", cmdForgeChild},
@@ -31,7 +33,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: guesttool capture|modaliases|loadall|trigger|report|storm [ARGS]")
+		fmt.Fprintln(os.Stderr, "usage: guesttool capture|modaliases|loadall|trigger|report|storm|oracle|sample [ARGS]")
 		os.Exit(2)
 	}
 	for _, c := range commands {
