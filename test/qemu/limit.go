@@ -33,8 +33,7 @@ func NewTimelineRun(res *Result, deps func(string) []string) TimelineRun {
 	return TimelineRun{
 		Summary:  res.Summary,
 		Timeline: report.Analyze(&res.Report, deps),
-		// MEMORY: res.Memory (*report.MemoryPeak, from the guest's sampler)
-		// goes here once Result has it: Memory: res.Memory.
+		Memory:   res.Memory,
 	}
 }
 
