@@ -32,8 +32,17 @@ type Forge struct {
 	Mode ForgeChild `json:"mode"`
 	// Peercred is the same process once the socket was opened to everyone
 	// (0666, its directory 0755): the daemon's own SO_PEERCRED check is all
-	// that stands, and the uevents sent then.
+	// that stands, and the uevents sent then. The kernel refuses every
+	// unprivileged send but to its own port 0 (netlink_sendmsg wants
+	// NL_CFG_F_NONROOT_SEND, which the uevent family does not set, for any
+	// other port or group).
 	Peercred ForgeChild `json:"peercred"`
+	// Root are the same uevents sent by root from a port of its own, which
+	// the kernel delivers: the daemon's own check (kernel-group datagrams
+	// only from port 0, no unicast) must drop each. Root's messages to
+	// port 0 are left out: the kernel turns them into real uevents, as it
+	// does writes to a uevent file.
+	Root []ForgeUevent `json:"root"`
 	// Canaries are the modules the forged messages ask for, none of which
 	// any device of the guest loads: one loaded at the end is a forged
 	// message accepted.
@@ -133,6 +142,9 @@ func cmdForge(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if res.Root, err = forgeUevents(port, *n, false); err != nil {
+		return err
+	}
 	return writeResult(*out, stdout, res)
 }
 
@@ -199,7 +211,7 @@ func cmdForgeChild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *phase == "peercred" {
 		var err error
-		if res.Uevents, err = forgeUevents(uint32(*port), *n); err != nil {
+		if res.Uevents, err = forgeUevents(uint32(*port), *n, true); err != nil {
 			return err
 		}
 	}
@@ -236,8 +248,9 @@ func forgeControl(ctx context.Context, path, req string) ForgeControl {
 	return fc
 }
 
-// forgeUevents sends n forged kernel-format uevents down every channel.
-func forgeUevents(port uint32, n int) ([]ForgeUevent, error) {
+// forgeUevents sends n forged kernel-format uevents down every channel,
+// and to the kernel's port 0 too when toKernel is set.
+func forgeUevents(port uint32, n int, toKernel bool) ([]ForgeUevent, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
 	if err != nil {
 		return nil, fmt.Errorf("open uevent socket: %w", err)
@@ -277,7 +290,9 @@ func forgeUevents(port uint32, n int) ([]ForgeUevent, error) {
 		}
 		out = append(out, u)
 	}
-	out = append(out, forgeToKernel(fd, n))
+	if toKernel {
+		out = append(out, forgeToKernel(fd, n))
+	}
 	return out, nil
 }
 
