@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test bench bench-requests bench-helper bench-boot bench-limit deps build testdata install
+.PHONY: demo test bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
@@ -79,6 +79,12 @@ bench: deps
 # e.g. LIMIT_FLAGS='-cpu-list 64' or -scenarios with policy variants.
 bench-limit: deps
 	$(GO) run ./test/qemu/cmd/qemu-harness bench -limit -out test/qemu/results $(LIMIT_FLAGS)
+
+# bench-faults runs every fault scenario (killed workers, ENOBUFS, broken
+# modules, the daemon killed and restarted, forged messages) on both
+# kernels at 4 vCPUs and writes test/qemu/results/faults.md.
+bench-faults: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness faults -out test/qemu/results $(FAULTS_FLAGS)
 
 # bench-requests runs the kernel's own module requests: one process per
 # vCPU makes the kernel request the same modules at once, with kmod's

@@ -27,7 +27,7 @@ func main() {
 	}
 }
 
-const usage = "usage: qemu-harness capture|run|demo|bench|boot|boot-bench [flags] (-h for flags)"
+const usage = "usage: qemu-harness capture|run|demo|bench|boot|boot-bench|faults [flags] (-h for flags)"
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -94,6 +94,17 @@ func run(ctx context.Context, args []string) error {
 			}
 		})
 		return cmdBenchBoot(ctx, h, split(*kernels), list, *out, *resume, *reportOnly)
+	case "faults":
+		if *out == "" {
+			*out = "bench-results"
+		}
+		list := "4"
+		fl.Visit(func(f *flag.Flag) {
+			if f.Name == "cpu-list" {
+				list = *cpuList
+			}
+		})
+		return cmdFaults(ctx, h, split(*kernels), list, *out)
 	case "run":
 		return cmdRun(ctx, h, *kernel, *scenario, *cpus, *out)
 	case "demo":
