@@ -78,7 +78,7 @@ type FaultResult struct {
 	// broken, daemons killed, forged messages sent.
 	Injected int
 	// Expected are the modules that must be loaded at the end: the
-	// coldplug set (testdata/modules-<kernel>.txt) without the modules
+	// coldplug set (testdata/coldplug-<kernel>.txt) without the modules
 	// broken on purpose and their dependants (kmodset over the tree).
 	Expected []string
 	// Loaded are the modules in /proc/modules at the end and not at the
@@ -119,7 +119,7 @@ func (h *Harness) RunFault(ctx context.Context, k Kernel, scenario string, cpus 
 	if !isFault(scenario) {
 		return nil, fmt.Errorf("run fault %q: unknown (have %s)", scenario, strings.Join(FaultScenarios, ", "))
 	}
-	coldplug, err := os.ReadFile(moduleSetFile(k))
+	coldplug, err := os.ReadFile(coldplugSetFile(k))
 	if err != nil {
 		return nil, fmt.Errorf("run fault %s: read the coldplug set: %w", scenario, err)
 	}

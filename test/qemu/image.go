@@ -31,24 +31,14 @@ type image struct {
 	udev    bool     // systemd-udevd, udevadm, their libraries and rules
 	gudevd  bool     // the gudevd binary under test
 	// coldplug is the set the coldplug scenarios load
-	// (testdata/modules-<kernel>.txt, without the storm's modules), which
-	// the oracle scenario loads from oracleModules.
+	// (testdata/coldplug-<kernel>.txt), which the oracle scenario loads
+	// from oracleModules.
 	coldplug []string
 }
 
 // oracleModules is where the image holds the coldplug module set for
 // guesttool oracle.
 const oracleModules = "etc/gudevd-test/oracle-modules.txt"
-
-// coldplugModules reads testdata/modules-<kernel>.txt. Before the first
-// discovery there is none, and an oracle run would load nothing.
-func coldplugModules(k Kernel) []string {
-	b, err := os.ReadFile(moduleSetFile(k))
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(string(b))
-}
 
 // stageModules copies the chosen modules into a private module directory
 // and runs depmod there, so the guest's modules.alias and modules.dep list

@@ -68,7 +68,7 @@ trace_start() {
 # before t0.
 sample_start() {
 	rm -f /tmp/sample-ready
-	guesttool sample -out /out/mem.json -ready /tmp/sample-ready &
+	guesttool sample -interval 100ms -pss-every 5 -out /out/mem.json -ready /tmp/sample-ready &
 	sampler=$!
 	while [ ! -e /tmp/sample-ready ] && kill -0 $sampler 2>/dev/null; do sleep 0.05; done
 }
@@ -135,6 +135,15 @@ scenario_end() {
 		wait $sampler
 	fi
 	case "$mode" in gudevd*|alongside|storm-*) gudevd stats --json > /out/gudevd-stats.json 2>&1 ;; esac
+	# Each manager process's memory at the end, by pid: where the family's
+	# PSS is (the sampler has only the sums).
+	for d in /proc/[0-9]*; do
+		case "$(cat $d/comm 2>/dev/null)" in
+		gudevd|systemd-udevd|"(udev-worker)")
+			{ tr '\0' ' ' < $d/cmdline; echo; cat $d/smaps_rollup; grep -E '^(Threads|VmHWM|RssAnon|RssFile)' $d/status; } > /out/smaps-${d#/proc/}.txt 2>/dev/null
+			;;
+		esac
+	done
 	cat /proc/modules > /out/modules-end.txt
 	cp $T/trace /out/trace.txt
 	cp $T/kprobe_profile /out/kprobe_profile.txt

@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string) error {
 	cpus := fl.Int("cpus", 16, "vCPUs (run, demo)")
 	cpuList := fl.String("cpu-list", "4,16,32,64", "vCPU counts (bench)")
 	out := fl.String("out", "", "directory for results: the guest's files (run), bench.md, bench.svg and runs/ (bench; default bench-results)")
-	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams) or only \"libudev\"")
+	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams), only \"libudev\", or only \"coldplug\" (testdata/coldplug-KERNEL.txt)")
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
@@ -59,6 +59,12 @@ func run(ctx context.Context, args []string) error {
 	switch sub {
 	case "capture":
 		for _, k := range qemu.Kernels {
+			if *only == "coldplug" {
+				if err := h.CaptureColdplugSet(ctx, k); err != nil {
+					return err
+				}
+				continue
+			}
 			if *only != "libudev" {
 				if err := h.Capture(ctx, k, *repo); err != nil {
 					return err
