@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gudevd/gudevd/modload"
@@ -64,10 +66,19 @@ func NewPool(cfg PoolConfig) (*workers.Pool, error) {
 
 // WorkerCommand returns the pool's command for exe run as `gudevd worker`
 // over tree, with its log on the daemon's stderr.
+//
+// A worker runs one load at a time, so it runs with GOMAXPROCS=1: every P
+// has its own span caches and the runtime its threads, and a re-executed
+// worker shares none of its pages, so they would cost CPUs times workers.
+// (The daemon also keeps huge pages away from its workers: see the
+// daemon's disableHugePages.)
 func WorkerCommand(exe string, tree Tree, sysfs, logLevel string) func(ctx context.Context) *exec.Cmd {
 	return func(ctx context.Context) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, exe, "worker", "--modules-dir", tree.Dir, "--sysfs", sysfs, "--log-level", logLevel)
 		cmd.Stderr = os.Stderr
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "GOMAXPROCS=")
+		}), "GOMAXPROCS=1")
 		return cmd
 	}
 }
