@@ -53,12 +53,12 @@ type Config struct {
 	Control string        // control socket path
 	Cmdline func() string // the kernel command line, read at start and on every reload
 
-	Coldplug       Coldplug
-	Children       int           // events handled at once; 0: workers.DefaultLimit()
-	LoadWorkers    int           // module loads at once; 0: min(Children, CPUs+2, 8)
+	Coldplug    Coldplug
+	Children    int // events handled at once; 0: workers.DefaultLimit()
+	LoadWorkers int // module loads at once; 0: min(Children, CPUs+2, 8)
 	// WarmWorkers is how many workers a coldplugging daemon starts before
 	// its first load; -1: LoadWorkers, 0: none (each starts with a load).
-	WarmWorkers int
+	WarmWorkers    int
 	EventTimeout   time.Duration // kill a worker whose load runs longer; 0: workers.DefaultTimeout
 	KernelModprobe bool          // point /proc/sys/kernel/modprobe at gudevd while running
 	// ReceiveBuffer is the uevent socket's receive queue in bytes; 0:
