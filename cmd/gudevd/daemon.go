@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -93,6 +94,13 @@ func (f *daemonFlags) applyKnobs(k daemon.Knobs, set map[string]bool) {
 // lookup or the garbage collector.
 const daemonProcs = 2
 
+// daemonGCPercent is the daemon's GOGC unless $GOGC is set. The Go heap
+// may grow to 4 MiB times GOGC/100 before its first collection; the
+// daemon's live heap is about a megabyte (queue, plans, flights), so the
+// default let it sit at four. Its garbage comes from events, and one
+// collection of a heap this small costs well under a millisecond.
+const daemonGCPercent = 25
+
 func cmdDaemon(ctx context.Context, e *env, args []string) error {
 	f, err := parseDaemonFlags(e, args)
 	if err != nil {
@@ -101,6 +109,9 @@ func cmdDaemon(ctx context.Context, e *env, args []string) error {
 	disableHugePages(e)
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(min(runtime.NumCPU(), daemonProcs))
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(daemonGCPercent)
 	}
 	level := new(slog.LevelVar)
 	l, err := daemon.ParseLevel(f.logLevel)

@@ -28,9 +28,10 @@ func limitScenarios() []string { return []string{"oracle", "udevd", "gudevd", "g
 // with the report in runs/limit-KERNEL-NNN-SCENARIO/). With reportOnly
 // the timelines are computed again from the kept traces.
 //
-// A scenario may carry daemon flags, "gudevd-scan+load-workers=16": the
-// guest runs gudevd-scan with --load-workers=16 added (see variant), so a
-// policy and its change run side by side in one bench.
+// A scenario may carry flags, "gudevd-scan+load-workers=16": the guest
+// runs gudevd-scan with --load-workers=16 added to its gudevd daemon (see
+// variant), so a policy and its change run side by side in one bench; an
+// oracle's flags go to guesttool oracle ("oracle+jobs=8").
 func cmdBenchLimit(ctx context.Context, h *qemu.Harness, kernels, scenarios []string, cpuList, out string, resume, reportOnly bool) error {
 	if len(scenarios) == 0 {
 		scenarios = limitScenarios()
