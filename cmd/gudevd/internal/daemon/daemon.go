@@ -90,6 +90,8 @@ type Daemon struct {
 	pool  *workers.Pool   // nil when Config.Runner replaced it
 	srv   *control.Server // set by Run before it serves
 
+	walks sync.WaitGroup // MODALIAS walks started by requestModalias; Run waits for them
+
 	coldplugged chan struct{} // closed once coldplug has asked for every event
 	ready       chan struct{} // closed once signals and the control socket are set up
 	exitReq     chan struct{} // closed by `gudevd control --exit`
@@ -326,23 +328,15 @@ func (d *Daemon) scan(ctx context.Context) error {
 		return fmt.Errorf("scan sysfs: %w", err)
 	}
 	seen := map[string]bool{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sem := make(chan struct{}, d.cfg.Children)
 	for _, dev := range devs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if dev.Modalias == "" || seen[dev.Modalias] {
 			continue
 		}
 		seen[dev.Modalias] = true
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			d.mods.LoadModalias(ctx, dev.Modalias)
-		})
+		d.requestModalias(ctx, dev.Modalias)
 	}
 	return nil
 }
@@ -575,6 +569,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// the next udev daemon, as udevd does on exit.
 	stopEvents()
 	wg.Wait()
+	d.walks.Wait()
 	err = stopWorkers()
 	// The kernel's helper goes back before `control --exit` is answered:
 	// an initramfs stops this daemon and the root system's starts at

@@ -162,6 +162,15 @@ func (m *Modules) LoadModalias(ctx context.Context, alias string) []Result {
 	return m.share(ctx, alias, plan)
 }
 
+// Walking reports whether a walk of alias's plan is running: a caller that
+// needs nothing back from it (an event) can leave it at that.
+func (m *Modules) Walking(alias string) bool {
+	m.flightMu.Lock()
+	defer m.flightMu.Unlock()
+	_, ok := m.flights[alias]
+	return ok
+}
+
 // share lets identical events that arrive together (one per CPU) share one
 // walk of the plan: the group already makes every module load once, and
 // this makes the storm's other events cost a wait instead of a goroutine per
