@@ -257,43 +257,6 @@ func (p *Pool) count(f func(*PoolStats)) {
 	p.mu.Unlock()
 }
 
-// Warm starts up to n workers now and leaves them idle, so the first jobs
-// find a worker ready instead of waiting for one to start: starting one is
-// an execve and the Go runtime's start, about 0.3 s on a 4-vCPU TCG guest,
-// and at boot it lies on the path of the coldplug's first loads. It takes
-// the slots it fills, so it never goes past Max, and starts fewer when
-// jobs hold slots already. A worker that fails to start is logged and ends
-// the warming; jobs start theirs as before.
-func (p *Pool) Warm(n int) {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
-		return
-	}
-	var ws []*worker
-	defer func() {
-		for _, w := range ws {
-			p.put(w)
-			<-p.slots
-		}
-	}()
-	for range n {
-		select {
-		case p.slots <- struct{}{}:
-		default:
-			return
-		}
-		w, err := p.spawn()
-		if err != nil {
-			<-p.slots
-			p.log.Warn("start idle worker", "err", err)
-			return
-		}
-		ws = append(ws, w)
-	}
-}
-
 // get returns an idle worker, or starts one. The caller holds a slot, and
 // live workers are either idle or hold one, so this never exceeds Max.
 func (p *Pool) get() (*worker, error) {
@@ -305,11 +268,7 @@ func (p *Pool) get() (*worker, error) {
 		return w, nil
 	}
 	p.mu.Unlock()
-	return p.spawn()
-}
 
-// spawn starts a worker and makes it live. The caller holds a slot.
-func (p *Pool) spawn() (*worker, error) {
 	w, cmd, err := p.start()
 	if err != nil {
 		return nil, err

@@ -571,36 +571,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-// TestPoolWarm: Warm starts the workers before any job, up to Max, and the
-// jobs that follow find them idle and start none.
-func TestPoolWarm(t *testing.T) {
-	tests := []struct {
-		name        string
-		max, warm   int
-		wantSpawned uint64
-	}{
-		{"some", 4, 2, 2},
-		{"all", 3, 3, 3},
-		{"bounded by Max", 2, 5, 2},
-		{"none", 2, 0, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := newTestPool(t, Config{Max: tt.max})
-			p.Warm(tt.warm)
-			s := p.Stats()
-			if s.Spawned != tt.wantSpawned || uint64(s.Idle) != tt.wantSpawned {
-				t.Fatalf("after Warm(%d) with Max %d: %d spawned, %d idle, want %d of each", tt.warm, tt.max, s.Spawned, s.Idle, tt.wantSpawned)
-			}
-			var wg sync.WaitGroup
-			for range tt.wantSpawned {
-				wg.Go(func() { runPid(t, p) })
-			}
-			wg.Wait()
-			if s := p.Stats(); s.Spawned != tt.wantSpawned {
-				t.Errorf("%d jobs after Warm started %d more workers", tt.wantSpawned, s.Spawned-tt.wantSpawned)
-			}
-		})
-	}
-}

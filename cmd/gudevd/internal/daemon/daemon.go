@@ -53,12 +53,9 @@ type Config struct {
 	Control string        // control socket path
 	Cmdline func() string // the kernel command line, read at start and on every reload
 
-	Coldplug    Coldplug
-	Children    int // events handled at once; 0: workers.DefaultLimit()
-	LoadWorkers int // module loads at once; 0: min(Children, CPUs+2, 8)
-	// WarmWorkers is how many workers a coldplugging daemon starts before
-	// its first load; -1: LoadWorkers, 0: none (each starts with a load).
-	WarmWorkers    int
+	Coldplug       Coldplug
+	Children       int           // events handled at once; 0: workers.DefaultLimit()
+	LoadWorkers    int           // module loads at once; 0: min(Children, CPUs+2, 8)
 	EventTimeout   time.Duration // kill a worker whose load runs longer; 0: workers.DefaultTimeout
 	KernelModprobe bool          // point /proc/sys/kernel/modprobe at gudevd while running
 	// ReceiveBuffer is the uevent socket's receive queue in bytes; 0:
@@ -517,16 +514,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Events queue in the socket meanwhile; settle waits for the control
 	// socket, which comes after.
 	d.waitOrphans(ctx)
-	if d.pool != nil && d.cfg.Coldplug != ColdplugNone {
-		// The coldplug's first loads would each wait for a worker to
-		// start (an execve and the Go runtime's start); start them while
-		// the daemon sets up and the trigger runs.
-		n := d.cfg.WarmWorkers
-		if n < 0 {
-			n = d.cfg.LoadWorkers
-		}
-		d.pool.Warm(n)
-	}
 	restore := func() {}
 	if d.cfg.KernelModprobe {
 		r, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)

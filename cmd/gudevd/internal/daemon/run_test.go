@@ -497,32 +497,3 @@ func TestRunNestedKernelRequest(t *testing.T) {
 		})
 	}
 }
-
-// TestRunWarmsWorkers: a coldplugging daemon has its load workers started
-// before it says it is ready, so the coldplug's first loads do not wait for
-// a worker process to start; one without coldplug starts none until a load.
-func TestRunWarmsWorkers(t *testing.T) {
-	tests := []struct {
-		name     string
-		coldplug Coldplug
-		warm     int
-		want     uint64
-	}{
-		{"coldplug, default", ColdplugTrigger, -1, 2},
-		{"coldplug, one", ColdplugTrigger, 1, 1},
-		{"coldplug, none asked", ColdplugTrigger, 0, 0},
-		{"no coldplug", ColdplugNone, -1, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := startDaemon(t, func(c *Config) {
-				c.Coldplug = tt.coldplug
-				c.WarmWorkers = tt.warm
-				c.Trigger = func(context.Context) error { return nil }
-			})
-			if s := r.d.pool.Stats(); s.Spawned != tt.want || uint64(s.Idle) != tt.want {
-				t.Errorf("ready with %d workers spawned, %d idle; want %d of each", s.Spawned, s.Idle, tt.want)
-			}
-		})
-	}
-}
