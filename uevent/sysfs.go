@@ -35,45 +35,60 @@ type Device struct {
 // devices/system/cpu, ...) are containers, not devices, and are skipped.
 // A device that disappears during the scan is skipped.
 func Scan(sysfs fs.FS) ([]Device, error) {
-	dirs, err := ueventDirs(sysfs, "devices")
-	if err != nil {
-		return nil, err
-	}
 	var devs []Device
-	for _, dir := range dirs {
-		d, ok, err := readDevice(sysfs, dir)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			devs = append(devs, d)
-		}
+	if err := ScanFunc(sysfs, func(d Device) error {
+		devs = append(devs, d)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return devs, nil
 }
 
-// ueventDirs returns every directory under root that holds a uevent file,
-// sorted so that parents come before children. It does not follow symlinks:
-// sysfs links (subsystem, driver, device, ...) point back into the tree.
-func ueventDirs(sysfs fs.FS, root string) ([]string, error) {
-	var dirs []string
-	err := fs.WalkDir(sysfs, root, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if name != root && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipDir // removed while we walked
-			}
+// ScanFunc is Scan calling fn with each device as the walk finds it,
+// parents before children, instead of after the whole walk: a coldplug by
+// scan starts the first device's loads while the rest of sysfs is read
+// (the walk took 0.5 s on a 4-vCPU TCG guest, 0.7 s at 16). An error from
+// fn ends the walk and is returned.
+func ScanFunc(sysfs fs.FS, fn func(Device) error) error {
+	return walkUevents(sysfs, "devices", func(dir string) error {
+		d, ok, err := readDevice(sysfs, dir)
+		if err != nil || !ok {
 			return err
 		}
-		if d.Name() == "uevent" && d.Type().IsRegular() {
-			dirs = append(dirs, path.Dir(name))
-		}
-		return nil
+		return fn(d)
 	})
+}
+
+// walkUevents calls fn for every directory under root that holds a uevent
+// file, in pre-order: a directory before everything below it, siblings in
+// name order. It does not follow symlinks: sysfs links (subsystem, driver,
+// device, ...) point back into the tree. A directory removed during the
+// walk is skipped.
+func walkUevents(sysfs fs.FS, root string, fn func(dir string) error) error {
+	entries, err := fs.ReadDir(sysfs, root)
 	if err != nil {
-		return nil, fmt.Errorf("walk sysfs %s: %w", root, err)
+		if errors.Is(err, fs.ErrNotExist) && root != "devices" {
+			return nil // removed while we walked
+		}
+		return fmt.Errorf("walk sysfs %s: %w", root, err)
 	}
-	slices.Sort(dirs)
-	return dirs, nil
+	for _, e := range entries {
+		if e.Name() == "uevent" && e.Type().IsRegular() {
+			if err := fn(root); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := walkUevents(sysfs, root+"/"+e.Name(), fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // readDevice reads one device directory; ok is false when it is not a device
@@ -212,54 +227,49 @@ func trigger(ctx context.Context, sysfs fs.FS, w ueventWriter, opts TriggerOptio
 	if !action.Valid() {
 		return TriggerResult{}, fmt.Errorf("trigger: unknown action %q", action)
 	}
-	targets, err := triggerTargets(sysfs, opts)
-	if err != nil {
-		return TriggerResult{}, fmt.Errorf("trigger: %w", err)
-	}
 	res := TriggerResult{UUID: newUUID()}
 	msg := []byte(string(action) + " " + res.UUID)
-	for _, dir := range targets {
+	write := func(dir string) error {
 		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("trigger: %w", err)
+			return fmt.Errorf("trigger: %w", err)
 		}
 		if err := w.writeUevent(dir+"/uevent", msg); err != nil {
 			res.Failed = append(res.Failed, TriggerFailure{DevPath: "/" + dir, Err: err})
-			continue
+			return nil
 		}
 		res.DevPaths = append(res.DevPaths, "/"+dir)
+		return nil
 	}
-	return res, nil
-}
-
-// triggerTargets lists the directories whose uevent file Trigger writes:
-// subsystem objects first, then devices, as systemd-udev-trigger.service runs
-// `udevadm trigger --type=subsystems` before `--type=devices`.
-func triggerTargets(sysfs fs.FS, opts TriggerOptions) ([]string, error) {
-	var targets []string
 	if !opts.SkipSubsystems {
 		subs, err := subsystemObjects(sysfs, opts.SubsystemMatch)
 		if err != nil {
-			return nil, err
+			return res, fmt.Errorf("trigger: %w", err)
 		}
-		targets = subs
+		for _, dir := range subs {
+			if err := write(dir); err != nil {
+				return res, err
+			}
+		}
 	}
-	dirs, err := ueventDirs(sysfs, "devices")
-	if err != nil {
-		return nil, err
-	}
-	for _, dir := range dirs {
+	// Devices are written as the walk finds them, so the daemon handles the
+	// first ones while the rest of sysfs is read.
+	err := walkUevents(sysfs, "devices", func(dir string) error {
 		subsystem, err := readSubsystem(sysfs, dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			continue
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if matchSubsystem(opts.SubsystemMatch, subsystem) {
-			targets = append(targets, dir)
+		if !matchSubsystem(opts.SubsystemMatch, subsystem) {
+			return nil
 		}
+		return write(dir)
+	})
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("trigger: %w", err)
 	}
-	return targets, nil
+	return res, err
 }
 
 // subsystemObjects lists bus/*, bus/*/drivers/* and module/* that have a

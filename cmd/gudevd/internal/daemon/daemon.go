@@ -317,25 +317,25 @@ func (d *Daemon) dispatch(ctx context.Context) {
 
 // scan loads the modules of every device in sysfs without a round trip
 // through the kernel: the coldplug of an initramfs, and the resync after an
-// overflow. Devices that share a MODALIAS (one per CPU) cost one lookup.
+// overflow. Devices that share a MODALIAS (one per CPU) cost one lookup,
+// and each device's loads start as the walk finds it.
 func (d *Daemon) scan(ctx context.Context) error {
 	defer d.hold()()
-	devs, err := uevent.Scan(d.sysfs)
-	if err != nil {
-		return fmt.Errorf("scan sysfs: %w", err)
-	}
 	seen := map[string]bool{}
-	for _, dev := range devs {
+	err := uevent.ScanFunc(d.sysfs, func(dev uevent.Device) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if dev.Modalias == "" || seen[dev.Modalias] {
-			continue
+		if dev.Modalias != "" && !seen[dev.Modalias] {
+			seen[dev.Modalias] = true
+			d.requestModalias(ctx, dev.Modalias)
 		}
-		seen[dev.Modalias] = true
-		d.requestModalias(ctx, dev.Modalias)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("scan sysfs: %w", err)
 	}
-	return nil
+	return err
 }
 
 func (d *Daemon) resync(ctx context.Context) {
