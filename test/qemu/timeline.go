@@ -211,13 +211,14 @@ func packLanes(spans []report.Span) []int {
 // run cost in memory ("—" when the guest did not sample it).
 func WriteTimelineTable(w io.Writer, runs []TimelineRun) error {
 	var b strings.Builder
-	b.WriteString("| kernel | vCPUs | scenario | settle s | load syscalls | kernel s in loads | busy s | in flight max / mean | critical path s | critical path | first load at s | last load end s | gap to settle s | vmalloc peak MiB | vmalloc growth MiB | manager PSS peak MiB | manager RSS peak MiB |\n")
-	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| kernel | vCPUs | scenario | settle s | load syscalls | kernel s in loads | busy s | in flight max / mean | critical path s | critical path | first load at s | last load end s | gap to settle s | duplicate loads | bytes read by duplicates | vmalloc peak MiB | vmalloc growth MiB | manager PSS peak MiB | manager RSS peak MiB |\n")
+	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range runs {
 		s, t := r.Summary, r.Timeline
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %d | %.2f | %.2f | %d / %.1f | %.2f | %s | %.2f | %.2f | %.2f | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %d | %.2f | %.2f | %d / %.1f | %.2f | %s | %.2f | %.2f | %.2f | %d | %.1f MiB | %s |\n",
 			s.Kernel, s.CPUs, s.Scenario, s.SettleSeconds, t.Loads, t.KernelSeconds, t.BusySeconds, t.MaxInFlight, t.MeanInFlight,
-			t.CriticalSeconds, shortChain(t.CriticalPath), t.FirstLoadAt, t.LastLoadEndAt, t.SettleGap, memoryCells(r.Memory))
+			t.CriticalSeconds, shortChain(t.CriticalPath), t.FirstLoadAt, t.LastLoadEndAt, t.SettleGap,
+			s.Duplicates, float64(s.DuplicateBytes)/(1<<20), memoryCells(r.Memory))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
