@@ -58,7 +58,7 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.StringVar(&f.modulesDir, "modules-dir", "", "module tree `DIR` (default ROOT/lib/modules/$(uname -r))")
 	fs.StringVar(&f.cfg.Control, "control", control.DefaultPath, "control socket `PATH`")
 	fs.IntVar(&f.cfg.Children, "children-max", 0, "events handled at once `N` (default min(2*CPUs+16, RAM/128MiB, 2048))")
-	fs.IntVar(&f.cfg.LoadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2, 8))")
+	fs.IntVar(&f.cfg.LoadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2, 4))")
 	fs.DurationVar(&f.cfg.EventTimeout, "event-timeout", daemon.DefaultEventTimeout, "kill a worker whose load runs longer than `DUR`")
 	fs.BoolVar(&f.cfg.KernelModprobe, "kernel-modprobe", false, "point /proc/sys/kernel/modprobe at gudevd while running")
 	fs.IntVar(&f.cfg.ReceiveBuffer, "receive-buffer", uevent.DefaultReceiveBuffer, "uevent socket receive queue `BYTES`: events that overflow it are lost (ENOBUFS) and sysfs is rescanned")

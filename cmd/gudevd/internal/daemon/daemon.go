@@ -55,7 +55,7 @@ type Config struct {
 
 	Coldplug       Coldplug
 	Children       int           // events handled at once; 0: workers.DefaultLimit()
-	LoadWorkers    int           // module loads at once; 0: min(Children, CPUs+2, 8)
+	LoadWorkers    int           // module loads at once; 0: min(Children, CPUs+2, DefaultLoadWorkers)
 	EventTimeout   time.Duration // kill a worker whose load runs longer; 0: workers.DefaultTimeout
 	KernelModprobe bool          // point /proc/sys/kernel/modprobe at gudevd while running
 	// ReceiveBuffer is the uevent socket's receive queue in bytes; 0:
@@ -103,10 +103,8 @@ type Daemon struct {
 	malforms uint64
 }
 
-// maxPlanSteps bounds the steps of one plan in flight: far above any plan
-// (Debian's largest, the x86 CPU alias's, has about 20 modules), so in
-// practice every ready step asks for a load slot.
-const maxPlanSteps = 256
+// DefaultLoadWorkers bounds the loads that run at once by default.
+const DefaultLoadWorkers = 4
 
 // New reads the module index and prepares a daemon; Run starts it.
 func New(cfg Config) (*Daemon, error) {
@@ -142,8 +140,12 @@ func New(cfg Config) (*Daemon, error) {
 		// and its per-CPU data in the kernel's small module reserve; a
 		// machine has a few dozen distinct modules, so more than a handful
 		// at once buys nothing and risks ENOMEM (seen with 66 at once on a
-		// 64-vCPU 6.1 guest).
-		cfg.LoadWorkers = min(cfg.Children, runtime.NumCPU()+2, 8)
+		// 64-vCPU 6.1 guest). Loads also slow each other: on 6.1 at 16
+		// vCPUs (TCG) kvm took 8.6 s among 8 loads and 15-20 s among 16 or
+		// 35, and 4 at once settled sooner than 8 on 6.12 at 4 and 16
+		// vCPUs and on 6.1 at 16 (README, "Where the time goes"), with one
+		// worker's memory less per slot.
+		cfg.LoadWorkers = min(cfg.Children, runtime.NumCPU()+2, DefaultLoadWorkers)
 	}
 	if cfg.EventTimeout <= 0 {
 		cfg.EventTimeout = workers.DefaultTimeout
@@ -170,14 +172,7 @@ func New(cfg Config) (*Daemon, error) {
 		}
 		runner = d.pool
 	}
-	// Every ready step of a plan asks for a load slot at once (Parallel is
-	// no bound below MaxLoads'): the slots, shared by all plans, bound the
-	// loads and give the next free one to the heaviest chain, which they
-	// can only do among steps that ask. With Parallel = LoadWorkers the
-	// CPUs' plan (some 20 modules) had only 4 of its steps asking, and
-	// irqbypass, the head of its longest chain, asked at 11.4 s on 6.1 at
-	// 16 vCPUs instead of at 1.5 s.
-	d.mods = modules.New(modules.Config{Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: maxPlanSteps, MaxLoads: cfg.LoadWorkers, Backoff: cfg.Backoff})
+	d.mods = modules.New(modules.Config{Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: cfg.LoadWorkers, MaxLoads: cfg.LoadWorkers, Backoff: cfg.Backoff})
 	return d, nil
 }
 
@@ -331,14 +326,12 @@ func (d *Daemon) dispatch(ctx context.Context) {
 // through the kernel: the coldplug of an initramfs, and the resync after an
 // overflow. Devices that share a MODALIAS (one per CPU) cost one lookup.
 //
-// It reads all of sysfs before it asks for any module, and then asks for
-// all at once: the load slots go to the heaviest chains first (see
-// modules' slots), which they can only do among loads already asked for.
-// Asking as the walk went (uevent.ScanFunc) started the first loads 0.4 s
-// sooner on 6.1 at 16 vCPUs (TCG), but the CPUs, whose x86cpu alias heads
-// the longest chain, come last in sysfs, and the walk slows once loads
-// run: irqbypass then started at 6 s instead of 1.8 s, and settle was the
-// later for it.
+// It reads all of sysfs before it asks for any module. Asking as the walk
+// went (uevent.ScanFunc) started the first loads 0.4 s sooner on 6.1 at 16
+// vCPUs (TCG), but the walk slows once loads run and the CPUs, whose
+// x86cpu alias heads the longest chain (irqbypass, kvm, kvm_amd), come
+// last in sysfs: one run each settled in 33.3 s streaming against 27.4 s
+// reading first.
 func (d *Daemon) scan(ctx context.Context) error {
 	defer d.hold()()
 	devs, err := uevent.Scan(d.sysfs)

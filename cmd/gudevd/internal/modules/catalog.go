@@ -2,12 +2,9 @@ package modules
 
 import (
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/gudevd/gudevd/modalias"
@@ -67,11 +64,6 @@ type Catalog struct {
 
 	mu    sync.Mutex // guards plans
 	plans map[string]*aliasPlan
-
-	files fs.FS // the modules directory, for module sizes (weigh); nil: none
-
-	sizeMu sync.Mutex       // guards sizes
-	sizes  map[string]int64 // module file sizes by modules.dep path
 
 	// Guarded by the owning Modules' mu (see Modules.pin).
 	pins    int  // lookups using the index now
@@ -135,64 +127,6 @@ func (c *Catalog) Plan(alias string) *modload.Plan {
 		e.plan = c.planner.PlanLookup([]string{alias}, modload.LookupOptions{Blacklist: modload.BlacklistAll})
 	})
 	return e.plan
-}
-
-// weigh gives each step of plan the bytes of the heaviest chain of loads
-// from it to the end of the plan: its own module file's size plus the
-// heaviest weight among the steps that need it (Deps and Pre). A load
-// with more behind it gets a free load slot first (slots): a module's file
-// size stands for its load time, which the kernel's work on its sections
-// (relocations, symbol resolution, text patching) grows with. Each module
-// counts at least 1, so a tree without sizes still weighs chains by length.
-func (c *Catalog) weigh(plan *modload.Plan) map[string]int64 {
-	dependants := map[string][]string{}
-	for _, s := range plan.Steps {
-		for _, d := range slices.Concat(s.Deps, s.Pre) {
-			dependants[d] = append(dependants[d], s.Name)
-		}
-	}
-	own := make(map[string]int64, len(plan.Steps))
-	for _, s := range plan.Steps {
-		own[s.Name] = 1 + c.size(s.Path)
-	}
-	w := make(map[string]int64, len(plan.Steps))
-	var weigh func(name string, depth int) int64
-	weigh = func(name string, depth int) int64 {
-		if v, ok := w[name]; ok || depth > len(plan.Steps) {
-			return v // known, or a cycle the planner left: cut it
-		}
-		var most int64
-		for _, d := range dependants[name] {
-			most = max(most, weigh(d, depth+1))
-		}
-		w[name] = own[name] + most
-		return w[name]
-	}
-	for _, s := range plan.Steps {
-		weigh(s.Name, 0)
-	}
-	return w
-}
-
-// size is the size of a module file (a modules.dep path), 0 when unknown.
-func (c *Catalog) size(p string) int64 {
-	if c.files == nil || p == "" || path.IsAbs(p) {
-		return 0
-	}
-	c.sizeMu.Lock()
-	defer c.sizeMu.Unlock()
-	if n, ok := c.sizes[p]; ok {
-		return n
-	}
-	var n int64
-	if fi, err := fs.Stat(c.files, p); err == nil {
-		n = fi.Size()
-	}
-	if c.sizes == nil {
-		c.sizes = map[string]int64{}
-	}
-	c.sizes[p] = n
-	return n
 }
 
 // Lookup answers names as modprobe does, without loading: what each finds

@@ -233,13 +233,10 @@ func (m *Modules) LoadLookups(ctx context.Context, names []string, o modload.Loo
 
 // run executes a plan through the group.
 func (m *Modules) run(ctx context.Context, plan *modload.Plan, retry bool) []Result {
-	cat, release := m.pin()
-	weights := cat.weigh(plan)
-	release()
-	errs, ok := m.served(ctx, plan, retry, weights)
+	errs, ok := m.served(ctx, plan, retry)
 	if !ok {
 		errs = modload.Run(ctx, plan, m.parallel, func(ctx context.Context, s modload.Step) error {
-			return m.loadStep(ctx, s, retry, weights[s.Name])
+			return m.loadStep(ctx, s, retry)
 		})
 	}
 	out := make([]Result, 0, len(errs))
@@ -266,7 +263,7 @@ func (m *Modules) run(ctx context.Context, plan *modload.Plan, retry bool) []Res
 // of a goroutine per module per event. Waiting in order is safe: a module
 // in the group was started only after its dependencies succeeded. A retry
 // always takes the full path, since it may run failed modules again.
-func (m *Modules) served(ctx context.Context, plan *modload.Plan, retry bool, weights map[string]int64) (map[string]error, bool) {
+func (m *Modules) served(ctx context.Context, plan *modload.Plan, retry bool) (map[string]error, bool) {
 	if retry {
 		return nil, false
 	}
@@ -280,7 +277,7 @@ func (m *Modules) served(ctx context.Context, plan *modload.Plan, retry bool, we
 		errs[name] = err
 	}
 	for _, s := range plan.Steps {
-		errs[s.Name] = m.loadStep(ctx, s, false, weights[s.Name])
+		errs[s.Name] = m.loadStep(ctx, s, false)
 	}
 	return errs, true
 }
@@ -294,8 +291,7 @@ func resultOf(name string, err error) Result {
 
 // loadStep asks the group for one module. Only the request that starts the
 // run sends a job; the others share its outcome.
-// weight orders its wait for a load slot (Catalog.weigh).
-func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool, weight int64) error {
+func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool) error {
 	if isKernelRequest(ctx) {
 		defer m.slots.urge(s.Name)()
 	}
@@ -304,7 +300,7 @@ func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool, weig
 		do = m.group.Retry
 	}
 	_, err, how := do(ctx, s.Name, func(ctx context.Context) ([]byte, error) {
-		return m.runStep(ctx, s, weight)
+		return m.runStep(ctx, s)
 	})
 	if how != workers.Started {
 		m.log.Debug("share module load", "module", s.Name, "how", how.String(), "err", err)
@@ -314,7 +310,7 @@ func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool, weig
 
 // runStep is the one run of a module's load. Built-in modules need no
 // worker: the kernel has them already.
-func (m *Modules) runStep(ctx context.Context, s modload.Step, weight int64) ([]byte, error) {
+func (m *Modules) runStep(ctx context.Context, s modload.Step) ([]byte, error) {
 	if s.Builtin {
 		m.record(modload.Result{Module: s.Name, Skipped: modload.SkipBuiltin}, nil)
 		return nil, nil
@@ -324,7 +320,7 @@ func (m *Modules) runStep(ctx context.Context, s modload.Step, weight int64) ([]
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		out, err := m.attempt(ctx, s, job, weight)
+		out, err := m.attempt(ctx, s, job)
 		if !transient(err) || attempt == len(m.backoff)+1 {
 			return out, err
 		}
@@ -407,8 +403,8 @@ func waitReaped(ctx context.Context, err error) error {
 }
 
 // attempt sends one load job to the pool and records its outcome.
-func (m *Modules) attempt(ctx context.Context, s modload.Step, job []byte, weight int64) ([]byte, error) {
-	release, err := m.slots.acquire(ctx, s.Name, weight)
+func (m *Modules) attempt(ctx context.Context, s modload.Step, job []byte) ([]byte, error) {
+	release, err := m.slots.acquire(ctx, s.Name)
 	if err != nil {
 		return nil, fmt.Errorf("load module %s: wait for a load slot: %w", s.Name, err)
 	}

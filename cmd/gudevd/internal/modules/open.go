@@ -14,14 +14,11 @@ import (
 // its lookups walk, instead of parsing every text file (see modalias.Open).
 // Close it after the last lookup.
 func OpenCatalog(t Tree, cmdline string) (*Catalog, error) {
-	files := os.DirFS(t.Dir)
-	idx, err := modalias.Open(modalias.Sources{Modules: files, Root: os.DirFS(t.Root), Config: t.Config, Cmdline: cmdline})
+	idx, err := modalias.Open(modalias.Sources{Modules: os.DirFS(t.Dir), Root: os.DirFS(t.Root), Config: t.Config, Cmdline: cmdline})
 	if err != nil {
 		return nil, fmt.Errorf("open module index: %w", err)
 	}
-	c := NewCatalog(idx)
-	c.files = files
-	return c, nil
+	return NewCatalog(idx), nil
 }
 
 // Close logs what the index found damaged, in modprobe.d and in the parts
