@@ -52,8 +52,9 @@ deps:
 # test runs every package's tests, the modprobe conformance tests and the
 # small QEMU proofs (6.1 at 8 vCPUs, systemd-udevd and gudevd; the request
 # storm at 4 vCPUs, kmod modprobe and gudevd as the kernel's helper; the full
-# Debian boot at 4 vCPUs, stock and with gudevd installed alongside), which
-# fail rather than skip when a tool is missing.
+# Debian boot at 4 vCPUs, stock and with gudevd installed alongside; the
+# oracle and gudevd at 4 vCPUs with their timelines and memory; every fault
+# scenario at 4 vCPUs), which fail rather than skip when a tool is missing.
 test: deps
 	$(GO) vet ./...
 	GUDEVD_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 60m ./...
