@@ -89,7 +89,8 @@ func deb(t *testing.T, pkg string) string {
 		return x
 	}
 	requireTool(t, "dpkg-deb")
-	if err := os.MkdirAll(debs, 0o755); err != nil {
+	// dpkg-deb -x makes its target directory but not the target's parent.
+	if err := os.MkdirAll(filepath.Dir(x), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(debs, pkg+"_*.deb"))
