@@ -89,8 +89,8 @@ type FaultResult struct {
 	// the module's own error (ENODEV: no AMD CPU for kvm_amd) and the
 	// module is not loaded. A fault-free coldplug refuses them too.
 	Refused []string
-	// Duplicates are load syscalls beyond the first for a module
-	// (report.Summary.Duplicates).
+	// Duplicates are load syscalls beyond the first for a module, but
+	// for those after a load that loaded nothing (duplicateLoads).
 	Duplicates int
 	// KilledDuplicates are the Duplicates that follow a load the chaos
 	// killed inside its syscall and that failed: the worker died with the
@@ -143,7 +143,7 @@ func faultRow(scenario string, coldplug []string, set *kmodset.Set, res *Result)
 	rep := &res.Report
 	row := &FaultResult{
 		Fault: scenario, Kernel: rep.Kernel, CPUs: rep.CPUs,
-		Loaded: report.NewModules(rep), Duplicates: res.Summary.Duplicates, Result: res,
+		Loaded: report.NewModules(rep), Duplicates: len(duplicateLoads(rep.Calls)), Result: res,
 	}
 	if err := decodeFile(res.Files, "gudevd-stats.json", &row.Stats); err != nil {
 		return nil, err
@@ -165,9 +165,9 @@ func faultRow(scenario string, coldplug []string, set *kmodset.Set, res *Result)
 		return nil, err
 	}
 	if scenario == "fault-restart" {
-		for m, n := range res.Summary.PerModule {
-			if refused[m] && n > 1 {
-				row.RefusedRepeats += n - 1
+		for _, m := range duplicateLoads(rep.Calls) {
+			if refused[m] {
+				row.RefusedRepeats++
 			}
 		}
 	}
@@ -238,11 +238,33 @@ func killedDuplicates(calls []report.Call, killed map[int]bool) int {
 			first[c.Module] = c
 			continue
 		}
-		if killed[f.TGID] && f.Ret < 0 {
-			n++
+		if killed[f.TGID] && f.Ret < 0 && f.Errno != "ENOMEM" && f.Errno != "EAGAIN" {
+			n++ // an ENOMEM load loaded nothing: not a duplicate at all
 		}
 	}
 	return n
+}
+
+// duplicateLoads returns the modules loaded again after a load that was
+// not a transient failure. gudevd retries a load that failed with ENOMEM or
+// EAGAIN, which loaded nothing; any other second call is a duplicate. A
+// load cut short by a SIGKILL (a daemon killed with its workers) fails
+// with ENOMEM too: vmalloc gives up on a fatal signal.
+func duplicateLoads(calls []report.Call) []string {
+	settled := map[string]bool{}
+	var dups []string
+	for _, c := range calls {
+		if c.Module == "" {
+			continue
+		}
+		if settled[c.Module] {
+			dups = append(dups, c.Module)
+		}
+		if c.Errno != "ENOMEM" && c.Errno != "EAGAIN" {
+			settled[c.Module] = true
+		}
+	}
+	return dups
 }
 
 // forgeFile is what guesttool forge writes (/out/forge.json), as far as

@@ -261,3 +261,38 @@ func TestKilledDuplicates(t *testing.T) {
 		t.Errorf("killedDuplicates = %d, want 1 (pcc_cpufreq's repeat)", got)
 	}
 }
+
+// TestFaultRowRestartDuplicates: in fault-restart a load the kill cut short
+// fails with ENOMEM and loads nothing, so its retries are no duplicates; a
+// refused module asked again by the restarted daemon is counted apart; a
+// second call for a module that had loaded is a duplicate.
+func TestFaultRowRestartDuplicates(t *testing.T) {
+	stats := []byte(`{"enobufs":0}`)
+	restart := []byte("kill first modules=16\nkill second modules=35\n")
+	tests := []struct {
+		name                 string
+		calls                []report.Call
+		wantDups, wantRefRep int
+	}{
+		{"retries after ENOMEM", []report.Call{
+			{Module: "a", Ret: -12, Errno: "ENOMEM"}, {Module: "a", Ret: -12, Errno: "ENOMEM"}, {Module: "a"}, {Module: "b"},
+		}, 0, 0},
+		{"refused asked again", []report.Call{
+			{Module: "e", Ret: -19, Errno: "ENODEV"}, {Module: "e", Ret: -19, Errno: "ENODEV"}, {Module: "a"},
+		}, 1, 1},
+		{"loaded twice", []report.Call{{Module: "a"}, {Module: "a", Ret: -17, Errno: "EEXIST"}}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &Result{Report: report.Report{Kernel: "6.1", CPUs: 4, Calls: tt.calls, ModulesEnd: []string{"a", "b", "c", "d"}},
+				Files: map[string][]byte{"gudevd-stats.json": stats, "restart.txt": restart}}
+			row, err := faultRow("fault-restart", []string{"a", "b", "c", "d", "e", "f"}, testSet(t), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.Duplicates != tt.wantDups || row.RefusedRepeats != tt.wantRefRep {
+				t.Errorf("duplicates %d, refused repeats %d; want %d and %d", row.Duplicates, row.RefusedRepeats, tt.wantDups, tt.wantRefRep)
+			}
+		})
+	}
+}

@@ -189,26 +189,6 @@ func qemuHarness(t *testing.T) *Harness {
 	return h
 }
 
-// duplicateLoads returns the modules loaded again after a load that was
-// not a transient failure. gudevd retries a load that failed with ENOMEM or
-// EAGAIN, which loaded nothing; any other second call is a duplicate.
-func duplicateLoads(calls []report.Call) []string {
-	settled := map[string]bool{}
-	var dups []string
-	for _, c := range calls {
-		if c.Module == "" {
-			continue
-		}
-		if settled[c.Module] {
-			dups = append(dups, c.Module)
-		}
-		if c.Errno != "ENOMEM" && c.Errno != "EAGAIN" {
-			settled[c.Module] = true
-		}
-	}
-	return dups
-}
-
 // missingFrom returns the elements of want not in have.
 func missingFrom(want, have []string) []string {
 	h := map[string]bool{}
