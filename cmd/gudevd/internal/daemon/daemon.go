@@ -327,8 +327,8 @@ func (d *Daemon) dispatch(ctx context.Context) {
 // overflow. Devices that share a MODALIAS (one per CPU) cost one lookup.
 //
 // It reads all of sysfs before it asks for any module. Asking as the walk
-// went (uevent.ScanFunc) started the first loads 0.4 s sooner on 6.1 at 16
-// vCPUs (TCG), but the walk slows once loads run and the CPUs, whose
+// went (tried) started the first loads 0.4 s sooner on 6.1 at 16 vCPUs
+// (TCG), but the walk slows once loads run and the CPUs, whose
 // x86cpu alias heads the longest chain (irqbypass, kvm, kvm_amd), come
 // last in sysfs: one run each settled in 33.3 s streaming against 27.4 s
 // reading first.

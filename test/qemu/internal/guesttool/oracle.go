@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -167,25 +166,15 @@ func loadPlan(fsys fs.FS, names []string, live func(string) bool) (*plan, error)
 	if err != nil {
 		return nil, err
 	}
-	f, err := fsys.Open("modules.softdep")
-	if err != nil {
-		return nil, fmt.Errorf("open modules.softdep: %w", err)
-	}
-	defer f.Close()
-	pre, err := parsePreSoftdeps(f)
-	if err != nil {
-		return nil, err
-	}
-	return newPlan(set, pre, names, live)
+	return newPlan(set, names, live)
 }
 
 // newPlan adds every module of names, and what they need, to a plan. A
 // module needs what modules.dep lists for it (set.Deps, every hard
 // dependency, already transitive) and the modules its softdep pre: names
-// resolve to, which modprobe loads before it. kmodset keeps pre: and post:
-// together, so pre comes from parsePreSoftdeps. A soft edge that would
+// (set.Pre) resolve to, which modprobe loads before it. A soft edge that would
 // close a cycle is dropped; hard edges cannot form one (depmod refuses).
-func newPlan(set *kmodset.Set, pre map[string][]string, names []string, live func(string) bool) (*plan, error) {
+func newPlan(set *kmodset.Set, names []string, live func(string) bool) (*plan, error) {
 	p := &plan{nodes: map[string]*planNode{}}
 	soft := map[string][]string{}
 	queue := append([]string(nil), names...)
@@ -210,7 +199,7 @@ func newPlan(set *kmodset.Set, pre map[string][]string, names []string, live fun
 		}
 		n.path = path
 		n.deps = set.Deps(name)
-		for _, s := range pre[name] {
+		for _, s := range set.Pre(name) {
 			for _, m := range set.Match(s) {
 				if m != name {
 					soft[name] = append(soft[name], m)
@@ -362,41 +351,4 @@ func loadOne(ctx context.Context, r *OracleLoad, path string, slots chan struct{
 		e = unix.EIO
 	}
 	r.Ret, r.Errno = -int(e), unix.ErrnoName(e)
-}
-
-// parsePreSoftdeps reads the pre: names of modules.softdep, whose lines
-// are "softdep MODULE pre: A B post: C" (either part optional, in any
-// order, as depmod copies them from the modules' softdep= modinfo).
-// Module names get '_' for '-', as the kernel names them; pre: names stay
-// as written, since they may be aliases.
-func parsePreSoftdeps(r io.Reader) (map[string][]string, error) {
-	out := map[string][]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if f[0] != "softdep" || len(f) < 2 || f[1] == "pre:" || f[1] == "post:" {
-			return nil, fmt.Errorf("parse modules.softdep line %d: want \"softdep MODULE [pre: ...] [post: ...]\", got %q", n, sc.Text())
-		}
-		name := kmodset.Name(f[1])
-		inPre := false
-		for _, w := range f[2:] {
-			switch w {
-			case "pre:":
-				inPre = true
-			case "post:":
-				inPre = false
-			default:
-				if inPre {
-					out[name] = append(out[name], w)
-				}
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read modules.softdep: %w", err)
-	}
-	return out, nil
 }

@@ -205,69 +205,6 @@ func TestPlanRunJobs(t *testing.T) {
 	}
 }
 
-func TestParsePreSoftdeps(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    map[string][]string
-		wantErr bool
-	}{
-		{
-			name: "6.1's staged tree",
-			in:   "# Soft dependencies extracted from modules themselves.\nsoftdep crc_t10dif pre: crct10dif\nsoftdep crc64_rocksoft pre: crc64\n",
-			want: map[string][]string{"crc_t10dif": {"crct10dif"}, "crc64_rocksoft": {"crc64"}},
-		},
-		{
-			name: "post: names are not pre, in either order",
-			in:   "softdep a-b post: x pre: y z\nsoftdep c pre: p post: q\nsoftdep d post: only\n",
-			want: map[string][]string{"a_b": {"y", "z"}, "c": {"p"}},
-		},
-		{name: "not a softdep line", in: "options a x=1\n", wantErr: true},
-		{name: "no module", in: "softdep pre: x\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePreSoftdeps(strings.NewReader(tt.in))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("error %v, want error %v", err, tt.wantErr)
-			}
-			if tt.wantErr {
-				return
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("pre softdeps (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func FuzzParsePreSoftdeps(f *testing.F) {
-	f.Add("softdep crc_t10dif pre: crct10dif\n")
-	f.Add("softdep a-b post: x pre: y z\n# c\n\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		m, err := parsePreSoftdeps(strings.NewReader(in))
-		if err != nil {
-			return
-		}
-		for mod, pre := range m {
-			if mod == "" || strings.ContainsAny(mod, "- \t") || mod == "pre:" || mod == "post:" {
-				t.Fatalf("module name %q", mod)
-			}
-			if len(pre) == 0 {
-				t.Fatalf("module %q with an empty pre list", mod)
-			}
-			for _, p := range pre {
-				if p == "" || p == "pre:" || p == "post:" || strings.ContainsAny(p, " \t\n") {
-					t.Fatalf("module %q: pre name %q", mod, p)
-				}
-				if !strings.Contains(in, p) {
-					t.Fatalf("pre name %q not in the input", p)
-				}
-			}
-		}
-	})
-}
-
 // TestPlanColdplugSet plans the 6.1 guest's coldplug set over Debian's
 // full depmod output: the plan holds exactly the listed modules (the list
 // is already closed under dependencies), none missing, and the softdep

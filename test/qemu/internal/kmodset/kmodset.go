@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,7 +18,8 @@ type Set struct {
 	deps    map[string][]string // module name -> dependency names, load order last-first as depmod writes them
 	paths   map[string]string   // module name -> path relative to the module directory
 	aliases []alias
-	softdep map[string][]string // module name -> pre and post soft dependencies (names or aliases)
+	pre     map[string][]string // module name -> softdep pre: names or aliases, loaded before it
+	post    map[string][]string // module name -> softdep post: names or aliases, loaded after it
 	builtin map[string]bool
 }
 
@@ -41,7 +43,8 @@ func Load(fsys fs.FS) (*Set, error) {
 	s := &Set{
 		deps:    make(map[string][]string),
 		paths:   make(map[string]string),
-		softdep: make(map[string][]string),
+		pre:     make(map[string][]string),
+		post:    make(map[string][]string),
 		builtin: make(map[string]bool),
 	}
 	if err := eachLine(fsys, "modules.dep", s.parseDep); err != nil {
@@ -113,20 +116,33 @@ func (s *Set) parseAlias(l string) error {
 	return nil
 }
 
+// parseSoftdep reads "softdep MODULE pre: A B post: C" (either part
+// optional, in any order, as depmod copies them from the modules' softdep=
+// modinfo). Module names get '_' for '-', as the kernel names them; the
+// softdep names stay as written, since they may be aliases.
 func (s *Set) parseSoftdep(l string) error {
 	f := strings.Fields(l)
-	if len(f) < 2 || f[0] != "softdep" {
-		return fmt.Errorf("want \"softdep MODULE ...\", got %q", l)
+	if len(f) < 2 || f[0] != "softdep" || f[1] == "pre:" || f[1] == "post:" {
+		return fmt.Errorf("want \"softdep MODULE [pre: ...] [post: ...]\", got %q", l)
 	}
 	name := strings.ReplaceAll(f[1], "-", "_")
+	var to map[string][]string
 	for _, w := range f[2:] {
-		if w == "pre:" || w == "post:" {
-			continue
+		switch {
+		case w == "pre:":
+			to = s.pre
+		case w == "post:":
+			to = s.post
+		case to != nil:
+			to[name] = append(to[name], w)
 		}
-		s.softdep[name] = append(s.softdep[name], w)
 	}
 	return nil
 }
+
+// Pre returns the softdep pre: names of a module (names or aliases, as
+// modules.softdep writes them), which modprobe loads before it.
+func (s *Set) Pre(name string) []string { return s.pre[name] }
 
 // Path returns the file of a module relative to the module directory.
 func (s *Set) Path(name string) (string, bool) {
@@ -186,7 +202,7 @@ func (s *Set) Closure(modaliases []string) []string {
 		for _, d := range s.deps[name] {
 			visit(d)
 		}
-		for _, sd := range s.softdep[name] {
+		for _, sd := range slices.Concat(s.pre[name], s.post[name]) {
 			for _, m := range s.Match(sd) {
 				visit(m)
 			}

@@ -138,3 +138,85 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPre: modules.softdep's pre: names, apart from post:, in either order.
+func TestPre(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    map[string][]string
+		wantErr bool
+	}{
+		{
+			name: "6.1's staged tree",
+			in:   "# Soft dependencies extracted from modules themselves.\nsoftdep crc_t10dif pre: crct10dif\nsoftdep crc64_rocksoft pre: crc64\n",
+			want: map[string][]string{"crc_t10dif": {"crct10dif"}, "crc64_rocksoft": {"crc64"}},
+		},
+		{
+			name: "post: names are not pre, in either order",
+			in:   "softdep a-b post: x pre: y z\nsoftdep c pre: p post: q\nsoftdep d post: only\n",
+			want: map[string][]string{"a_b": {"y", "z"}, "c": {"p"}},
+		},
+		{name: "not a softdep line", in: "options a x=1\n", wantErr: true},
+		{name: "no module", in: "softdep pre: x\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := softdepSet(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			got := map[string][]string{}
+			for _, m := range []string{"crc_t10dif", "crc64_rocksoft", "a_b", "c", "d"} {
+				if p := s.Pre(m); len(p) > 0 {
+					got[m] = p
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("pre softdeps (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func FuzzSoftdep(f *testing.F) {
+	f.Add("softdep crc_t10dif pre: crct10dif\n")
+	f.Add("softdep a-b post: x pre: y z\n# c\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := softdepSet(in)
+		if err != nil {
+			return
+		}
+		for _, m := range []map[string][]string{s.pre, s.post} {
+			for mod, names := range m {
+				if mod == "" || strings.ContainsAny(mod, "- \t") || mod == "pre:" || mod == "post:" {
+					t.Fatalf("module name %q", mod)
+				}
+				if len(names) == 0 {
+					t.Fatalf("module %q with an empty softdep list", mod)
+				}
+				for _, p := range names {
+					if p == "" || p == "pre:" || p == "post:" || strings.ContainsAny(p, " \t\n") {
+						t.Fatalf("module %q: softdep name %q", mod, p)
+					}
+					if !strings.Contains(in, p) {
+						t.Fatalf("softdep name %q not in the input", p)
+					}
+				}
+			}
+		}
+	})
+}
+
+// softdepSet loads a tree whose only content is modules.softdep in.
+func softdepSet(in string) (*Set, error) {
+	return Load(fstest.MapFS{
+		"modules.dep":     {Data: nil},
+		"modules.alias":   {Data: nil},
+		"modules.builtin": {Data: nil},
+		"modules.softdep": {Data: []byte(in)},
+	})
+}
