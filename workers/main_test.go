@@ -18,11 +18,44 @@ import (
 // again with testWorkerEnv set, serving testHandler on WorkerConn.
 const testWorkerEnv = "GUDEVD_TEST_WORKER"
 
+// testDaemonEnv runs the test binary as a daemon that owns a pool and runs
+// the job the variable holds in it, for tests that kill the daemon.
+const testDaemonEnv = "GUDEVD_TEST_DAEMON"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(testWorkerEnv) != "" {
 		os.Exit(testWorker())
 	}
+	if job := os.Getenv(testDaemonEnv); job != "" {
+		os.Exit(testDaemon(job))
+	}
 	os.Exit(m.Run())
+}
+
+// testDaemon runs job in a one-worker pool of test workers and waits to be
+// killed.
+func testDaemon(job string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test daemon:", err)
+		return 1
+	}
+	p, err := NewPool(Config{Max: 1, Timeout: time.Minute, Start: func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), testWorkerEnv+"=1", testDaemonEnv+"=", "GORACE=atexit_sleep_ms=0")
+		cmd.Stderr = os.Stderr
+		return cmd
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test daemon:", err)
+		return 1
+	}
+	if _, err := p.Run(context.Background(), []byte(job)); err != nil {
+		fmt.Fprintln(os.Stderr, "test daemon:", err)
+		return 1
+	}
+	hangForever()
+	return 0
 }
 
 func testWorker() int {
@@ -52,6 +85,7 @@ func testWorker() int {
 //	hang            block forever, ignoring ctx and SIGTERM
 //	conc DIR D      mark itself running in DIR, reply how many jobs are
 //	                marked there, after holding the mark for D
+//	finish DIR D    write its pid to DIR/running, sleep D, create DIR/done
 func testHandler(conn *os.File) Handler {
 	return func(ctx context.Context, job []byte) ([]byte, error) {
 		verb, arg, _ := strings.Cut(string(job), " ")
@@ -97,6 +131,9 @@ func testHandler(conn *os.File) Handler {
 		case "conc":
 			dir, d, _ := strings.Cut(arg, " ")
 			return concurrent(dir, d)
+		case "finish":
+			dir, d, _ := strings.Cut(arg, " ")
+			return finish(dir, d)
 		}
 		return nil, fmt.Errorf("unknown test job %q", job)
 	}
@@ -121,6 +158,28 @@ func concurrent(dir, d string) ([]byte, error) {
 	}
 	time.Sleep(sleep)
 	return []byte(strconv.Itoa(len(seen))), nil
+}
+
+// finish announces itself in dir, sleeps for d and then leaves DIR/done: a
+// job with an effect that must not be cut short.
+func finish(dir, d string) ([]byte, error) {
+	sleep, err := time.ParseDuration(d)
+	if err != nil {
+		return nil, err
+	}
+	// Renamed into place, so that a reader never sees it empty.
+	tmp := filepath.Join(dir, "running.tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "running")); err != nil {
+		return nil, err
+	}
+	time.Sleep(sleep)
+	if err := os.WriteFile(filepath.Join(dir, "done"), nil, 0o600); err != nil {
+		return nil, err
+	}
+	return []byte("finished"), nil
 }
 
 // testStart returns a Config.Start that runs this test binary as a worker,

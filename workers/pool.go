@@ -36,8 +36,9 @@ type Config struct {
 	// Start returns the command for one worker process, not yet started;
 	// the worker calls WorkerConn and Serve. The pool prepends its end of a
 	// socketpair to cmd.ExtraFiles, so the worker finds it on WorkerFD
-	// whatever else Start passes, and sets Pdeathsig to SIGKILL unless Start
-	// chose one. Leave Stdout nil or an *os.File: Wait then does not depend
+	// whatever else Start passes; a worker outlives the pool's process
+	// only until its job returns (set SysProcAttr.Pdeathsig to kill it
+	// sooner). Leave Stdout nil or an *os.File: Wait then does not depend
 	// on copying goroutines. ctx ends when the pool is closed.
 	Start func(ctx context.Context) *exec.Cmd
 
@@ -316,13 +317,16 @@ func (p *Pool) start() (*worker, *exec.Cmd, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	if cmd.SysProcAttr.Pdeathsig == 0 {
-		// A worker outliving a crashed daemon would hold its socket open
-		// for nobody; the kernel kills it instead. Pdeathsig follows the
-		// thread that forked, and the Go runtime ends threads only when a
-		// goroutine exits locked to one, which this package never does.
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	}
+	// No parent-death signal: when the daemon dies the kernel closes its
+	// end of the socket, and the worker finishes the job it is in, fails
+	// to write the reply, or reads EOF if idle, and exits (Serve). A signal
+	// would cut the job short inside the kernel: a SIGKILL (or an
+	// unhandled SIGTERM, which the kernel makes fatal) pending on a task
+	// in finit_module makes the module's init see a fatal signal. On 6.1
+	// ghash_clmulni_intel's crypto_wait_for_test returned -ERESTARTSYS,
+	// vmalloc gave up with ENOMEM, and a killed libata load left the
+	// disk without a driver. systemd-udevd's workers get SIGTERM, which
+	// they block, so they too finish their event.
 	if err := cmd.Start(); err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("start worker: %w", err)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -570,4 +572,71 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestWorkerFinishesJobWhenDaemonDies kills the pool's process while its
+// worker is inside a job: the worker must finish the job (a module load
+// cut short leaves the kernel a half-initialised module) and then exit,
+// since the kernel closed the daemon's end of its socket.
+func TestWorkerFinishesJobWhenDaemonDies(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	daemon := exec.Command(exe, "-test.run=^$")
+	daemon.Env = append(os.Environ(), testDaemonEnv+"=finish "+dir+" 500ms")
+	daemon.Stderr = os.Stderr
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Wait()
+	defer daemon.Process.Kill()
+	pid := waitFile(t, filepath.Join(dir, "running"))
+	if err := daemon.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	daemon.Wait()
+	worker, err := strconv.Atoi(string(pid))
+	if err != nil {
+		t.Fatalf("worker pid %q: %v", pid, err)
+	}
+	waitFile(t, filepath.Join(dir, "done"))
+	// The worker is the daemon's orphan, reparented to init (or to a
+	// subreaper), which reaps it: it is gone or a zombie soon after.
+	deadline := time.Now().Add(10 * time.Second)
+	for processRunning(worker) {
+		if time.Now().After(deadline) {
+			syscall.Kill(worker, syscall.SIGKILL)
+			t.Fatalf("worker %d still running 10 s after its daemon died and its job ended", worker)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitFile waits up to 10 s for path to exist and returns its contents.
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear in 10 s: %v", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processRunning reports whether pid exists and is not a zombie.
+func processRunning(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -105,8 +106,14 @@ type FaultResult struct {
 	RefusedRepeats int
 	// Lost are expected modules neither loaded nor refused, and for
 	// fault-forged every forged message that got through ("forged: ...").
-	Lost  []string
-	Stats FaultStats
+	Lost []string
+	// CutInits are the kernel WARNINGs in dmesg raised in a gudevd
+	// process, as "LOCATION (pid N)": a module's init that met a signal
+	// pending on its loader (crypto_wait_for_test's killable wait
+	// returning -ERESTARTSYS). The chaos's kills cause them; a killed
+	// daemon must not.
+	CutInits []string
+	Stats    FaultStats
 	// Notes say what the guest saw of the injection.
 	Notes  []string
 	Result *Result
@@ -164,6 +171,7 @@ func faultRow(scenario string, coldplug []string, set *kmodset.Set, res *Result)
 	if err := row.injected(res.Files); err != nil {
 		return nil, err
 	}
+	row.CutInits = gudevdWarnings(res.Files["dmesg.txt"])
 	if scenario == "fault-restart" {
 		for _, m := range duplicateLoads(rep.Calls) {
 			if refused[m] {
@@ -222,6 +230,39 @@ func (row *FaultResult) injected(files map[string][]byte) error {
 		return row.forged(files)
 	}
 	return nil
+}
+
+// kernelWarning is the first line of a WARN() report (include/asm-generic/
+// bug.h, __warn): "WARNING: CPU: 1 PID: 182 at crypto/api.c:174 func+0x..".
+// The task's name follows a few lines later in "CPU: 1 PID: 182 Comm:
+// gudevd Not tainted ...".
+var (
+	kernelWarning = regexp.MustCompile(`WARNING: CPU: \d+ PID: (\d+) at (\S+)`)
+	warningTask   = regexp.MustCompile(`CPU: \d+ PID: (\d+) Comm: (\S+)`)
+)
+
+// gudevdWarnings returns the WARNINGs of a dmesg raised in a task named
+// gudevd (the daemon or a worker), as "LOCATION (pid N)".
+func gudevdWarnings(dmesg []byte) []string {
+	var out []string
+	pending := map[string]string{} // pid -> location, until its Comm line
+	for _, l := range strings.Split(string(dmesg), "\n") {
+		if m := kernelWarning.FindStringSubmatch(l); m != nil {
+			pending[m[1]] = m[2]
+			continue
+		}
+		m := warningTask.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if loc, ok := pending[m[1]]; ok {
+			delete(pending, m[1])
+			if m[2] == "gudevd" {
+				out = append(out, fmt.Sprintf("%s (pid %s)", loc, m[1]))
+			}
+		}
+	}
+	return out
 }
 
 // killedDuplicates counts the load syscalls that repeat a failed one made
@@ -444,8 +485,8 @@ func fileLines(b []byte) []string {
 // WriteFaultTable writes the faults table in markdown, one row per run.
 func WriteFaultTable(w io.Writer, rows []*FaultResult) error {
 	var b strings.Builder
-	b.WriteString("| kernel | vCPUs | fault | injected | modules expected | loaded | refused by the kernel | duplicate syscalls | events lost |\n")
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| kernel | vCPUs | fault | injected | modules expected | loaded | refused by the kernel | duplicate syscalls | inits cut short | events lost |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		dups := fmt.Sprint(r.Duplicates)
 		if r.KilledDuplicates > 0 {
@@ -454,8 +495,8 @@ func WriteFaultTable(w io.Writer, rows []*FaultResult) error {
 		if r.RefusedRepeats > 0 {
 			dups += fmt.Sprintf(" (%d: refused modules asked again by a restarted daemon)", r.RefusedRepeats)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %d | %d | %s | %d |\n",
-			r.Kernel, r.CPUs, r.Fault, r.Injected, len(r.Expected), countIn(r.Expected, r.Loaded), len(r.Refused), dups, len(r.Lost))
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %d | %d | %s | %d | %d |\n",
+			r.Kernel, r.CPUs, r.Fault, r.Injected, len(r.Expected), countIn(r.Expected, r.Loaded), len(r.Refused), dups, len(r.CutInits), len(r.Lost))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

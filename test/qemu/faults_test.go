@@ -3,6 +3,7 @@ package qemu
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -74,6 +75,9 @@ func faultProblems(r *FaultResult) []string {
 			}
 		}
 	case "fault-restart":
+		if len(r.CutInits) > 0 {
+			out = append(out, fmt.Sprintf("%s: the killed daemons cut %d module inits short: %v", r.Fault, len(r.CutInits), r.CutInits))
+		}
 		if max := len(r.Refused) * r.Injected; r.RefusedRepeats > max {
 			out = append(out, fmt.Sprintf("%s: %d repeats of refused modules, more than one per module and restart (%d)", r.Fault, r.RefusedRepeats, max))
 		}
@@ -243,6 +247,36 @@ e1000.ko:
 	}
 	if row.Injected != 3 || len(row.Lost) != 0 {
 		t.Errorf("injected %d, lost %v; want 3 and none", row.Injected, row.Lost)
+	}
+}
+
+// TestGudevdWarnings reads the WARNINGs of a dmesg. The file is cut from
+// the dmesg.txt of a 6.1 fault-restart run (`qemu-harness run -kernel 6.1
+// -scenario fault-restart -out DIR`) made while the daemon's workers still
+// died by a parent-death SIGKILL, which no build makes any more.
+func TestGudevdWarnings(t *testing.T) {
+	captured, err := os.ReadFile("testdata/dmesg-cut-init.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		dmesg string
+		want  []string
+	}{
+		{"killed workers' crypto registrations", string(captured),
+			[]string{"crypto/api.c:174 (pid 182)", "crypto/api.c:170 (pid 185)", "crypto/api.c:174 (pid 647)"}},
+		{"another task's warning", "[ 1.0] WARNING: CPU: 0 PID: 9 at mm/x.c:1 f+0x1/0x2\n[ 1.0] Modules linked in: a\n[ 1.0] CPU: 0 PID: 9 Comm: modprobe Not tainted\n", nil},
+		{"interleaved reports", "WARNING: CPU: 0 PID: 9 at a.c:1 f\nWARNING: CPU: 1 PID: 10 at b.c:2 g\nCPU: 1 PID: 10 Comm: gudevd Tainted: G W\nCPU: 0 PID: 9 Comm: kworker/0:1 Tainted: G W\n",
+			[]string{"b.c:2 (pid 10)"}},
+		{"no comm line", "WARNING: CPU: 0 PID: 9 at a.c:1 f\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, gudevdWarnings([]byte(tt.dmesg))); diff != "" {
+				t.Errorf("gudevdWarnings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -55,6 +55,7 @@ type Result struct {
 	Storm   *report.StormSummary // request storms only
 	Memory  *report.MemoryPeak   // the memory sampler's peaks, coldplug scenarios only
 	Files   map[string][]byte    // the guest's /out: trace, dmesg, gudevd log and stats
+	Stalls  []string             // emulator stalls of earlier boots of this run (VM.Run booted again)
 }
 
 // Run boots kernel k at cpus vCPUs, runs scenario and returns what the
@@ -89,7 +90,7 @@ func (h *Harness) Run(ctx context.Context, k Kernel, scenario string, cpus int) 
 			scenario, k.Name, cpus, ErrGuestFailed, rep.SettleExit, tail(b.Console, 25))
 	}
 	sizes := moduleSizes(t)
-	res := &Result{Report: *rep, Summary: report.Summarize(rep, sizes), Files: b.Files}
+	res := &Result{Report: *rep, Summary: report.Summarize(rep, sizes), Files: b.Files, Stalls: b.Stalls}
 	if res.Memory, err = memoryPeak(rep, b.Files); err != nil {
 		return nil, fmt.Errorf("run %s on %s at %d vCPUs: %w", scenario, k.Name, cpus, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -343,5 +344,33 @@ func TestStormProblems(t *testing.T) {
 				t.Errorf("stormProblems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestStalled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		line string
+		cpus int
+		want bool
+	}{
+		// The stock full boot of a CI run: the same thread, counting up.
+		{"early report", "[   29.070786] watchdog: BUG: soft lockup - CPU#2 stuck for 27s! [cryptomgr_test:64]", 4, false},
+		{"past the limit", "[  169.070802] watchdog: BUG: soft lockup - CPU#2 stuck for 157s! [cryptomgr_test:64]", 4, true},
+		{"at the limit", "watchdog: BUG: soft lockup - CPU#0 stuck for 140s! [modprobe:301]", 4, true},
+		{"more vCPUs allow more", "[  169.070802] watchdog: BUG: soft lockup - CPU#2 stuck for 157s! [cryptomgr_test:64]", 64, false},
+		{"64 vCPUs", "watchdog: BUG: soft lockup - CPU#63 stuck for 440s! [gudevd:301]", 64, true},
+		{"rcu stall is not a soft lockup", "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks: 418s", 4, false},
+		{"no seconds", "watchdog: BUG: soft lockup - CPU#2 stuck for s! [x:1]", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := stalled([]byte(tc.line), stallLimit(tc.cpus)); got != tc.want {
+				t.Errorf("stalled(%q, %d vCPUs) = %v, want %v", tc.line, tc.cpus, got, tc.want)
+			}
+		})
+	}
+	err := fmt.Errorf("%w; last console lines", &stallError{line: "x"})
+	if !errors.Is(err, ErrGuestFailed) || !errors.Is(err, ErrEmulatorStall) {
+		t.Errorf("a stall error %v is not both ErrGuestFailed and ErrEmulatorStall", err)
 	}
 }

@@ -14,18 +14,16 @@ import (
 const orphanPoll = 20 * time.Millisecond
 
 // waitOrphans waits, before this daemon loads anything, until no worker of
-// a previous daemon is left. A daemon that was killed takes its workers
-// with it (their parent-death signal is SIGKILL), but one inside
-// finit_module dies only when the syscall returns, and until its module is
-// in sysfs (initstate "coming") nothing tells that the load is under way:
-// a load from this daemon then would be a second syscall for the module,
-// answered EEXIST, or EBUSY (6.1 and later refuse to wait for a module
-// that is "going", as one is whose init the kill cut short: vmalloc gives
-// up on a fatal signal, so the orphan's load fails with ENOMEM). Once the
-// orphans are gone, sysfs says what they did: live modules are skipped,
-// absent ones loaded. The wait is bounded by the event timeout, since an
-// orphan stuck in a module's init would otherwise hold this daemon for
-// ever.
+// a previous daemon is left. A killed daemon's workers are not killed with
+// it (a signal pending inside finit_module cuts the module's init short,
+// see workers.Config.Start): each finishes the load it is in and exits on
+// its socket's EOF. Until its module is in sysfs (initstate "coming")
+// nothing tells that such a load is under way, and a load from this daemon
+// then would be a second syscall for the module, answered EEXIST, or EBUSY
+// while the first one's module is "going". Once the orphans are gone,
+// sysfs says what they did: live modules are skipped, absent ones loaded.
+// The wait is bounded by the event timeout, since an orphan stuck in a
+// module's init would otherwise hold this daemon for ever.
 func (d *Daemon) waitOrphans(ctx context.Context) {
 	exe := d.cfg.Executable
 	if exe == "" {
