@@ -107,13 +107,16 @@ type FaultResult struct {
 	// Lost are expected modules neither loaded nor refused, and for
 	// fault-forged every forged message that got through ("forged: ...").
 	Lost []string
-	// CutInits are the kernel WARNINGs in dmesg raised in a gudevd
-	// process, as "LOCATION (pid N)": a module's init that met a signal
-	// pending on its loader (crypto_wait_for_test's killable wait
-	// returning -ERESTARTSYS). The chaos's kills cause them; a killed
-	// daemon must not.
+	// CutInits are what dmesg shows of module inits that met a fatal
+	// signal pending on their loader (cutInits): the chaos's kills inside
+	// a load cause them; a killed daemon must not.
 	CutInits []string
-	Stats    FaultStats
+	// LostToCuts are the expected modules that are not loaded because an
+	// init was cut short in the kernel: nothing asked the daemon for them
+	// (a probe the kill made fail left its device out, so no uevent
+	// named them), in a run with CutInits. Lost keeps any other.
+	LostToCuts []string
+	Stats      FaultStats
 	// Notes say what the guest saw of the injection.
 	Notes  []string
 	Result *Result
@@ -171,7 +174,11 @@ func faultRow(scenario string, coldplug []string, set *kmodset.Set, res *Result)
 	if err := row.injected(res.Files); err != nil {
 		return nil, err
 	}
-	row.CutInits = gudevdWarnings(res.Files["dmesg.txt"])
+	row.CutInits = cutInits(res.Files["dmesg.txt"])
+	row.excuseCuts(res.Files["gudevd.log"])
+	if len(row.CutInits) > 0 {
+		row.Notes = append(row.Notes, fmt.Sprintf("inits cut short: %s; never asked for since: %v", strings.Join(row.CutInits, "; "), row.LostToCuts))
+	}
 	if scenario == "fault-restart" {
 		for _, m := range duplicateLoads(rep.Calls) {
 			if refused[m] {
@@ -240,6 +247,60 @@ var (
 	kernelWarning = regexp.MustCompile(`WARNING: CPU: \d+ PID: (\d+) at (\S+)`)
 	warningTask   = regexp.MustCompile(`CPU: \d+ PID: (\d+) Comm: (\S+)`)
 )
+
+// probeCut matches a driver's probe failing with EINTR, ENOMEM or
+// ERESTARTSYS, the errors a fatal signal pending on the loading task
+// makes (kthread_create is killable, vmalloc gives up): "ahci: probe of
+// 0000:00:1f.2 failed with error -12", after "scsi host0: error handler
+// thread failed to spawn, error = -4" on 6.1 when a worker inside ahci's
+// load was killed.
+var probeCut = regexp.MustCompile(`probe of \S+ failed with error -(4|12|512)$|failed to spawn, error = -4$`)
+
+// cutInits returns the signs in a dmesg of module inits cut short: the
+// WARNINGs raised in gudevd tasks, then the probes failing as a fatal
+// signal makes them fail, each line without its timestamp.
+func cutInits(dmesg []byte) []string {
+	out := gudevdWarnings(dmesg)
+	for _, l := range strings.Split(string(dmesg), "\n") {
+		l = strings.TrimSpace(l)
+		if probeCut.MatchString(l) {
+			if _, rest, ok := strings.Cut(l, "] "); ok {
+				l = rest
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// excuseCuts moves from Lost to LostToCuts the modules that nothing asked
+// the daemon for, when the kernel cut an init short: the daemon logs
+// `msg="load module" module=NAME` for every module it was asked to load.
+func (row *FaultResult) excuseCuts(log []byte) {
+	if len(row.CutInits) == 0 || len(row.Lost) == 0 {
+		return
+	}
+	asked := map[string]bool{}
+	for _, l := range strings.Split(string(log), "\n") {
+		if !strings.Contains(l, `msg="load module"`) {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if m, ok := strings.CutPrefix(f, "module="); ok {
+				asked[m] = true
+			}
+		}
+	}
+	var lost []string
+	for _, m := range row.Lost {
+		if asked[m] {
+			lost = append(lost, m)
+		} else {
+			row.LostToCuts = append(row.LostToCuts, m)
+		}
+	}
+	row.Lost = lost
+}
 
 // gudevdWarnings returns the WARNINGs of a dmesg raised in a task named
 // gudevd (the daemon or a worker), as "LOCATION (pid N)".
@@ -495,11 +556,20 @@ func WriteFaultTable(w io.Writer, rows []*FaultResult) error {
 		if r.RefusedRepeats > 0 {
 			dups += fmt.Sprintf(" (%d: refused modules asked again by a restarted daemon)", r.RefusedRepeats)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %d | %d | %s | %d | %d |\n",
-			r.Kernel, r.CPUs, r.Fault, r.Injected, len(r.Expected), countIn(r.Expected, r.Loaded), len(r.Refused), dups, len(r.CutInits), len(r.Lost))
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %d | %d | %s | %d | %s |\n",
+			r.Kernel, r.CPUs, r.Fault, r.Injected, len(r.Expected), countIn(r.Expected, r.Loaded), len(r.Refused), dups, len(r.CutInits), lostCell(r))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// lostCell is the events lost column: the losses, and apart those behind
+// an init the kernel cut short.
+func lostCell(r *FaultResult) string {
+	if len(r.LostToCuts) == 0 {
+		return fmt.Sprint(len(r.Lost))
+	}
+	return fmt.Sprintf("%d (+%d never asked for: %s)", len(r.Lost), len(r.LostToCuts), strings.Join(r.LostToCuts, " "))
 }
 
 // countIn counts the elements of want in have.

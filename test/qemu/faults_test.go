@@ -280,6 +280,66 @@ func TestGudevdWarnings(t *testing.T) {
 	}
 }
 
+// TestCutInits: the probe a kill inside ahci's load made fail, cut from
+// the dmesg.txt of a 6.1 fault-kill-workers run (`make bench-faults`,
+// test/qemu/results/faults/6.1-004-fault-kill-workers), and the WARNINGs
+// of gudevd tasks; an ENODEV probe failure is the device's own business.
+func TestCutInits(t *testing.T) {
+	probe, err := os.ReadFile("testdata/dmesg-probe-cut.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn, err := os.ReadFile("testdata/dmesg-cut-init.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		dmesg []byte
+		want  []string
+	}{
+		{"ahci probe after a kill", probe, []string{
+			"scsi host0: error handler thread failed to spawn, error = -4",
+			"ahci: probe of 0000:00:1f.2 failed with error -12",
+		}},
+		{"crypto warnings", warn, []string{"crypto/api.c:174 (pid 182)", "crypto/api.c:170 (pid 185)", "crypto/api.c:174 (pid 647)"}},
+		{"ENODEV probe", []byte("[    9.662433] pcc-cpufreq: probe of x failed with error -19\n"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, cutInits(tt.dmesg)); diff != "" {
+				t.Errorf("cutInits (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestExcuseCuts: after an init cut short, a lost module nothing asked
+// the daemon for is put down to the kernel; one the daemon was asked for
+// stays lost, and without a cut nothing is excused.
+func TestExcuseCuts(t *testing.T) {
+	log := []byte(`time=x level=INFO msg="load module" module=ahci result=loaded duration=1s syscall=finit_module
+time=x level=WARN msg="load module" module=libata result=failed duration=1s
+`)
+	tests := []struct {
+		name               string
+		cuts, lost         []string
+		wantLost, wantCuts []string
+	}{
+		{"cut", []string{"ahci: probe of x failed with error -12"}, []string{"libata", "sd_mod", "t10_pi"}, []string{"libata"}, []string{"sd_mod", "t10_pi"}},
+		{"no cut", nil, []string{"libata", "sd_mod"}, []string{"libata", "sd_mod"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row := &FaultResult{CutInits: tt.cuts, Lost: tt.lost}
+			row.excuseCuts(log)
+			if diff := cmp.Diff([][]string{tt.wantLost, tt.wantCuts}, [][]string{row.Lost, row.LostToCuts}); diff != "" {
+				t.Errorf("lost, lost to cuts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestKilledDuplicates: only a repeat of a failed call made by a worker
 // the chaos killed inside a load is put down to the kill.
 func TestKilledDuplicates(t *testing.T) {
