@@ -41,6 +41,7 @@ type VM struct {
 	Cmdline   string    // appended to the harness's own parameters
 	Disk      string    // raw image attached to the AHCI controller
 	RootDisk  string    // raw root file system image on virtio-blk (/dev/vda), opened with snapshot=on; may be empty
+	Extra     []string  // more QEMU arguments, such as devices beyond the fixed set
 	Progress  io.Writer // console lines are copied here if non-nil
 	Status    io.Writer // a heartbeat with the last console line every 20 s, if non-nil
 	Timeout   time.Duration
@@ -186,6 +187,7 @@ func (vm *VM) run(ctx context.Context) (*Boot, error) {
 		args = append(args, "-drive", "if=none,id=root,format=raw,snapshot=on,file="+vm.RootDisk,
 			"-device", "virtio-blk-pci,drive=root")
 	}
+	args = append(args, vm.Extra...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.WaitDelay = 5 * time.Second
 	// A harness that dies must not leave a 64-vCPU guest spinning.

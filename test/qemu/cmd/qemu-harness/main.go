@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string) error {
 	cpus := fl.Int("cpus", 16, "vCPUs (run, demo)")
 	cpuList := fl.String("cpu-list", "4,16,32,64", "vCPU counts (bench)")
 	out := fl.String("out", "", "directory for results: the guest's files (run), bench.md, bench.svg and runs/ (bench; default bench-results)")
-	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams), only \"libudev\", or only \"coldplug\" (testdata/coldplug-KERNEL.txt)")
+	only := fl.String("only", "", "capture: only \"kernel\" (modaliases and kernel datagrams), only \"libudev\", only \"coldplug\" (testdata/coldplug-KERNEL.txt), or only \"udev\" (systemd-udevd's database, udevadm test and test-builtin outputs and a sysfs snapshot, for the rules engine's conformance tests)")
 	resume := fl.Bool("resume", true, "bench: reuse runs already in OUT/runs")
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
@@ -58,6 +58,11 @@ func run(ctx context.Context, args []string) error {
 	defer h.Close()
 	switch sub {
 	case "capture":
+		if *only == "udev" {
+			// One kernel is enough: the reference is udevd's, and the
+			// devices are the same on both.
+			return h.CaptureUdev(ctx, qemu.Kernels[0], *repo)
+		}
 		for _, k := range qemu.Kernels {
 			if *only == "coldplug" {
 				if err := h.CaptureColdplugSet(ctx, k); err != nil {

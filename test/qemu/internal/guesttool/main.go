@@ -27,6 +27,7 @@ var commands = []command{
 	{"chaos", cmdChaos},
 	{"forge", cmdForge},
 	{"forge-child", cmdForgeChild},
+	{"snapshot", cmdSnapshot},
 }
 
 func main() {
