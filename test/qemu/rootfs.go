@@ -111,27 +111,38 @@ func configureRoot(ctx context.Context, dir string) error {
 			return fmt.Errorf("set machine id: %w", err)
 		}
 	}
-	files := []struct {
-		path string
-		data []byte
-		mode fs.FileMode
-	}{
+	files := []rootFile{
 		{"etc/hostname", []byte("gudevd-boot\n"), 0o644},
 		{"etc/fstab", []byte("/dev/vda / ext4 errors=remount-ro 0 1\n"), 0o644},
 		{"usr/local/sbin/gudevd-boot-report", bootReportScript, 0o755},
 		{"etc/systemd/system/gudevd-boot-report.service", bootReportUnit, 0o644},
 		{"etc/systemd/system/gudevd-boot-settle.service", bootSettleUnit, 0o644},
 	}
+	if err := writeRootFiles(dir, files); err != nil {
+		return fmt.Errorf("configure root: %w", err)
+	}
+	return chrootRun(ctx, dir, "systemctl", "enable", "gudevd-boot-report.service", "gudevd-boot-settle.service")
+}
+
+// rootFile is a file the harness writes into a root directory.
+type rootFile struct {
+	path string // below the root
+	data []byte
+	mode fs.FileMode
+}
+
+// writeRootFiles writes files into the root dir, creating directories.
+func writeRootFiles(dir string, files []rootFile) error {
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("configure root: %w", err)
+			return err
 		}
 		if err := os.WriteFile(p, f.data, f.mode); err != nil {
-			return fmt.Errorf("configure root: %w", err)
+			return err
 		}
 	}
-	return chrootRun(ctx, dir, "systemctl", "enable", "gudevd-boot-report.service", "gudevd-boot-settle.service")
+	return nil
 }
 
 // chrootRun runs a command in root with /proc mounted, in a private mount

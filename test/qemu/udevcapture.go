@@ -149,23 +149,13 @@ func (h *Harness) captureRoot(ctx context.Context) (string, error) {
 // installCapture adds guesttool, the script and its unit, enabled as
 // systemctl enable would (a link in multi-user.target.wants).
 func installCapture(root string, guesttool []byte) error {
-	files := []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
+	files := []rootFile{
 		{"usr/local/sbin/guesttool", guesttool, 0o755},
 		{"usr/local/sbin/gudevd-udev-capture", udevCaptureScript, 0o755},
 		{"etc/systemd/system/gudevd-udev-capture.service", udevCaptureUnit, 0o644},
 	}
-	for _, f := range files {
-		p := filepath.Join(root, f.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("install capture: %w", err)
-		}
-		if err := os.WriteFile(p, f.data, f.mode); err != nil {
-			return fmt.Errorf("install capture: %w", err)
-		}
+	if err := writeRootFiles(root, files); err != nil {
+		return fmt.Errorf("install capture: %w", err)
 	}
 	wants := filepath.Join(root, "etc/systemd/system/multi-user.target.wants")
 	if err := os.MkdirAll(wants, 0o755); err != nil {
