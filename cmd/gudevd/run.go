@@ -58,6 +58,7 @@ func commands() []command {
 		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
 		{"kmod", "kmod load [NAME...]              udev's kmod builtin, through the daemon (80-drivers.rules)", cmdKmod},
 		{"worker", "worker                           (internal) a module-load worker", cmdWorker},
+		{"program-worker", "program-worker                   (internal) a worker running rules programs", cmdProgramWorker},
 	}
 }
 
