@@ -26,9 +26,9 @@ type builtinGolden struct {
 
 // builtinGoldenErrs are the sentinels a golden file names after "error ".
 var builtinGoldenErrs = map[string]error{
-	"ErrNoPathID": ErrNoPathID, "ErrNoDevice": ErrNoDevice,
+	"ErrNoPathID": ErrNoPathID, "ErrNoDevice": ErrNoDevice, "ErrNotUSB": ErrNotUSB,
 	"ErrNotAttribute": ErrNotAttribute,
-	"ErrNotExist":     fs.ErrNotExist,
+	"ErrNotExist":     fs.ErrNotExist, "ErrBadNumber": ErrBadNumber,
 }
 
 // readBuiltinGolden reads testdata/<builtin>/<file>: "#" comments, then per

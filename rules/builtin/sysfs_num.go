@@ -1,6 +1,12 @@
 package builtin
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
+
+// ErrBadNumber: an attribute a builtin needs as a number does not parse.
+var ErrBadNumber = errors.New("invalid number")
 
 // Attribute values are numbers the builtins parse as udevd does, with
 // libc's strtoul/strtol behind systemd's safe_ato* wrappers: leading
