@@ -1,0 +1,139 @@
+package rules
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
+)
+
+// ErrNoDevice: no device at that path, or no parent (-ENODEV, -ENOENT).
+var ErrNoDevice = errors.New("no such device")
+
+// The helpers below read a sysfs tree given as an fs.FS rooted at /sys
+// (os.DirFS("/sys") or a fstest.MapFS) through rules/builtin's SysDevice,
+// which reads it as sd-device 252 does. A Host may use them; FakeHost does.
+
+// fsPath turns an absolute path below /sys into a path of an fs.FS rooted
+// at /sys; ok is false for paths outside /sys.
+func fsPath(p string) (string, bool) {
+	p = path.Clean(p)
+	if p == "/sys" {
+		return ".", true
+	}
+	rest, ok := strings.CutPrefix(p, "/sys/")
+	return rest, ok
+}
+
+// ReadSysAttr reads attribute name of the device at syspath as
+// sd_device_get_sysattr_value (builtin.SysDevice.Attr). A regular file its
+// owner may not read is also fs.ErrPermission, which
+// "[SUBSYSTEM/KERNEL]attr" takes as an empty value.
+func ReadSysAttr(fsys fs.FS, syspath, name string) (string, error) {
+	rel, ok := fsPath(syspath)
+	if !ok {
+		return "", fmt.Errorf("attribute %q of %s: %w", name, syspath, fs.ErrNotExist)
+	}
+	v, err := builtin.SysDevice{FS: fsys, Path: rel}.Attr(name)
+	if errors.Is(err, builtin.ErrNotAttribute) {
+		if fi, lerr := fs.Lstat(fsys, path.Join(rel, name)); lerr == nil && fi.Mode().IsRegular() {
+			err = fmt.Errorf("%w: %w", err, fs.ErrPermission)
+		}
+	}
+	return v, err
+}
+
+// DeviceFromFS reads the device at syspath from a sysfs tree, as
+// sd_device_new_from_syspath (links resolved; below /sys/devices a
+// directory is a device only with a uevent file). Its subsystem and
+// driver come from its links, its node, type, numbers and ifindex from its
+// uevent file; Props are DEVPATH, SUBSYSTEM and the uevent file's lines.
+// DB and Action stay empty.
+func DeviceFromFS(fsys fs.FS, syspath string) (*Device, error) {
+	rel, ok := fsPath(syspath)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", syspath, ErrNoDevice)
+	}
+	sd, err := builtin.NewSysDevice(fsys, rel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoDevice, err)
+	}
+	return fromSysDevice(sd), nil
+}
+
+func fromSysDevice(sd builtin.SysDevice) *Device {
+	d := &Device{
+		Syspath:   "/sys/" + sd.Path,
+		Subsystem: sd.Subsystem(),
+		Driver:    sd.Driver(),
+	}
+	d.Props = append(d.Props, Property{"DEVPATH", d.Devpath()})
+	if d.Subsystem != "" {
+		d.Props = append(d.Props, Property{"SUBSYSTEM", d.Subsystem})
+	}
+	uevent, _ := fs.ReadFile(sd.FS, path.Join(sd.Path, "uevent"))
+	d.applyUevent(uevent)
+	return d
+}
+
+// applyUevent takes the KEY=VALUE lines of a uevent file or message.
+func (d *Device) applyUevent(data []byte) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || k == "" {
+			continue
+		}
+		d.Props = append(d.Props, Property{k, v})
+		switch k {
+		case "DEVNAME":
+			if !strings.HasPrefix(v, "/") {
+				v = "/dev/" + v
+			}
+			d.Devname = v
+		case "DEVTYPE":
+			d.Devtype = v
+		case "MAJOR":
+			n, _ := strconv.ParseUint(v, 10, 32)
+			d.Major = uint32(n)
+		case "MINOR":
+			n, _ := strconv.ParseUint(v, 10, 32)
+			d.Minor = uint32(n)
+		case "IFINDEX":
+			d.Ifindex, _ = strconv.Atoi(v)
+		case "DRIVER":
+			d.Driver = v
+		}
+	}
+}
+
+// ParentFromFS finds the parent of the device at syspath as
+// sd_device_get_parent: the nearest leading directory that is a device;
+// ErrNoDevice when none is below /sys.
+func ParentFromFS(fsys fs.FS, syspath string) (*Device, error) {
+	rel, ok := fsPath(syspath)
+	if !ok {
+		return nil, fmt.Errorf("parent of %s: %w", syspath, ErrNoDevice)
+	}
+	p, ok := builtin.SysDevice{FS: fsys, Path: rel}.Parent()
+	if !ok {
+		return nil, fmt.Errorf("parent of %s: %w", syspath, ErrNoDevice)
+	}
+	return fromSysDevice(p), nil
+}
+
+// LookupFromFS finds a device by subsystem and sysname as
+// sd_device_new_from_subsystem_sysname, for "[SUBSYSTEM/KERNEL]attr".
+func LookupFromFS(fsys fs.FS, subsystem, sysname string) (*Device, error) {
+	sd, err := builtin.LookupSysDevice(fsys, subsystem, sysname)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoDevice, err)
+	}
+	return fromSysDevice(sd), nil
+}

@@ -1,0 +1,184 @@
+package rules
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const absent = "<absent>"
+
+type evalCase struct {
+	name   string
+	dev    string // path below /sys
+	action string // "add" when empty
+	rules  string
+	setup  func(h *FakeHost)
+	// props are checked values of the final properties (absent: none).
+	props map[string]string
+	links []string // Devlinks, when not nil
+	tags  []string // CurrentTags, when not nil
+	run   []string // Run commands, when not nil
+	diags []string // substrings each diagnostic must hold, in order, when not nil
+	err   error    // errors.Is target
+	check func(t *testing.T, r *Result, h *FakeHost)
+}
+
+func runEvalCases(t *testing.T, cases []evalCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHost()
+			if c.setup != nil {
+				c.setup(h)
+			}
+			action := c.action
+			if action == "" {
+				action = "add"
+			}
+			r, err := evalText(t, h, c.dev, action, c.rules)
+			if c.err != nil || err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("error %v, want %v", err, c.err)
+				}
+			}
+			checkResult(t, c, r, h)
+		})
+	}
+}
+
+func checkResult(t *testing.T, c evalCase, r *Result, h *FakeHost) {
+	t.Helper()
+	for k, want := range c.props {
+		got, ok := r.Property(k)
+		if !ok {
+			got = absent
+		}
+		if got != want {
+			t.Errorf("property %s = %q, want %q", k, got, want)
+		}
+	}
+	if c.links != nil {
+		if d := cmp.Diff(c.links, r.Devlinks, emptyNil()); d != "" {
+			t.Errorf("devlinks (-want +got):\n%s", d)
+		}
+	}
+	if c.tags != nil {
+		if d := cmp.Diff(c.tags, r.CurrentTags, emptyNil()); d != "" {
+			t.Errorf("current tags (-want +got):\n%s", d)
+		}
+	}
+	if c.run != nil {
+		var got []string
+		for _, x := range r.Run {
+			got = append(got, x.Command)
+		}
+		if d := cmp.Diff(c.run, got, emptyNil()); d != "" {
+			t.Errorf("run (-want +got):\n%s", d)
+		}
+	}
+	if c.diags != nil {
+		checkDiags(t, c.diags, r.Diagnostics)
+	}
+	if c.check != nil {
+		c.check(t, r, h)
+	}
+}
+
+func checkDiags(t *testing.T, want []string, got []Diagnostic) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Errorf("diagnostics %q, want %d holding %q", got, len(want), want)
+		return
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i].String(), w) {
+			t.Errorf("diagnostic %d %q does not hold %q", i, got[i], w)
+		}
+	}
+}
+
+// emptyNil makes nil and empty slices equal.
+func emptyNil() cmp.Option {
+	return cmp.FilterValues(func(a, b []string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
+}
+
+func TestEvalMatches(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "kernel plain", dev: sataSda, rules: `KERNEL=="sda", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "kernel glob", dev: sataSda, rules: `KERNEL=="sd*[a-z]", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "kernel nomatch stops line", dev: sataSda, rules: `KERNEL=="sdb", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "kernel != ", dev: sataSda, rules: `KERNEL!="sdb", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "alternatives", dev: sataSda, rules: `KERNEL=="hd*|sd*|vd*", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "alternatives != none", dev: sataSda, rules: `KERNEL!="hd*|sd*", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "empty alternative matches empty", dev: sataSda, rules: `ENV{NOPE}=="|foo", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "empty matches missing", dev: sataSda, rules: `ENV{NOPE}=="", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "?* is nonempty", dev: sataSda, rules: "ENV{NOPE}==\"?*\", ENV{X}=\"1\"\nENV{DEVTYPE}==\"?*\", ENV{Y}=\"1\"", props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "action", dev: sataSda, action: "change", rules: `ACTION=="add", ENV{X}="1"` + "\n" + `ACTION=="change", ENV{Y}="1"`, props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "devpath", dev: sataSda, rules: `DEVPATH=="/devices/pci*/block/sda", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "subsystem and devtype", dev: sataSda, rules: `SUBSYSTEM=="block", ENV{DEVTYPE}=="disk", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "subsystem==subsystem", dev: sataSda, rules: `SUBSYSTEM=="subsystem", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "driver empty for disk", dev: sataSda, rules: `DRIVER=="", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "driver of uevent", dev: sataSdev, rules: `DRIVER=="sd", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr trailing whitespace trimmed", dev: sataSdev, rules: `ATTR{vendor}=="ATA", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr trailing whitespace kept when asked", dev: sataSdev, rules: `ATTR{vendor}=="ATA     ", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr kept whitespace mismatch", dev: sataSdev, rules: `ATTR{vendor}=="ATA ", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "attr missing", dev: sataSda, rules: `ATTR{nope}=="", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "attr through link", dev: sataSda, rules: `ATTR{device/model}=="QEMU HARDDISK", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr subsys kernel", dev: sataSda, rules: `ATTR{[dmi/id]sys_vendor}=="QEMU", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr substituted name", dev: sataSda, rules: `ENV{A}="size"` + "\n" + `ATTR{$env{A}}=="16777216", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr driver link value", dev: sataSdev, rules: `ATTR{driver}=="sd", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attr other link refused", dev: sataSda, rules: `ATTR{device}=="?*", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "const", dev: sataSda, rules: `CONST{arch}=="x86-64", CONST{virt}=="kvm|qemu", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "sysctl", dev: virtioNet, rules: `SYSCTL{net.ipv4.conf.$kernel.forwarding}=="1", ENV{X}="1"`,
+			setup: func(h *FakeHost) { h.Sysctls["net/ipv4/conf/eth0/forwarding"] = " 1\n" }, props: map[string]string{"X": "1"}},
+		{name: "sysctl missing is empty", dev: virtioNet, rules: `SYSCTL{kernel.nope}=="", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "env of kernel", dev: sataSda, rules: `ENV{DISKSEQ}=="1", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "name matches NAME=", dev: virtioNet, rules: "NAME=\"lan0\"\nNAME==\"lan0\", ENV{X}=\"1\"", props: map[string]string{"X": "1"}},
+		{name: "tag match current only", dev: sataSda, rules: "TAG==\"old\", ENV{X}=\"1\"\nTAG+=\"systemd\"\nTAG==\"systemd\", ENV{Y}=\"1\"",
+			setup: func(h *FakeHost) {}, props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "symlink match", dev: sataSda, rules: "SYMLINK+=\"disk/by-id/ata-x\"\nSYMLINK==\"disk/by-id/*\", ENV{X}=\"1\"\nSYMLINK!=\"disk/by-id/*\", ENV{Y}=\"1\"",
+			props: map[string]string{"X": "1", "Y": absent}},
+	})
+}
+
+func TestEvalParents(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "kernels includes device", dev: sataSda, rules: `KERNELS=="sda", ENV{X}="$id"`, props: map[string]string{"X": "sda"}},
+		{name: "subsystems drivers same parent", dev: sataSda, rules: `SUBSYSTEMS=="scsi", DRIVERS=="sd", ENV{X}="$id $driver"`, props: map[string]string{"X": "0:0:0:0 sd"}},
+		{name: "attrs on same parent", dev: sataSda, rules: `SUBSYSTEMS=="scsi", ATTRS{vendor}=="ATA", ATTRS{model}=="QEMU*", ENV{X}="$id"`, props: map[string]string{"X": "0:0:0:0"}},
+		{name: "parent tokens split across parents fail", dev: sataSda, rules: `DRIVERS=="ahci", ATTRS{model}=="QEMU*", ENV{X}="1"`, props: map[string]string{"X": absent}},
+		{name: "pci parent", dev: sataSda, rules: `SUBSYSTEMS=="pci", ATTRS{vendor}=="0x8086", ENV{X}="$id $attr{vendor}"`, props: map[string]string{"X": "0000:00:1f.2 0x8086"}},
+		{name: "failed walk leaves no id", dev: sataSda, rules: "KERNELS==\"nothere\", ENV{X}=\"1\"\nENV{Y}=\"[$id]\"", props: map[string]string{"X": absent, "Y": "[]"}},
+		{name: "id persists to later lines", dev: sataSda, rules: "SUBSYSTEMS==\"scsi\", ENV{A}=\"1\"\nENV{Y}=\"$id\"", props: map[string]string{"Y": "0:0:0:0"}},
+		{name: "match-only line does not walk", dev: sataSda, rules: "SUBSYSTEMS==\"scsi\", ENV{A}=\"1\"\nKERNELS==\"sda\"\nENV{Y}=\"$id\"", props: map[string]string{"Y": "0:0:0:0"}},
+		{name: "tags of parent from db", dev: sataSda, rules: `TAGS=="seat", ENV{X}="$id"`,
+			setup: func(h *FakeHost) { h.DB["/sys/"+sataPCI] = &DB{CurrentTags: []string{"seat"}} }, props: map[string]string{"X": "0000:00:1f.2"}},
+		{name: "net device parent", dev: virtioNet, rules: `SUBSYSTEMS=="virtio", DRIVERS=="virtio_net", ENV{X}="$id"`, props: map[string]string{"X": "virtio0"}},
+		{name: "input keyboard", dev: kbdEvent, rules: `KERNELS=="serio*", DRIVERS=="atkbd", ENV{X}="$driver"` + "\n" + `ATTRS{name}=="AT Translated*", ENV{N}="$attr{name}"`,
+			props: map[string]string{"X": "atkbd", "N": "AT Translated Set 2 keyboard"}},
+	})
+}
+
+func TestEvalGoto(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "goto skips", dev: sataSda, rules: "SUBSYSTEM==\"block\", GOTO=\"end\"\nENV{X}=\"1\"\nLABEL=\"end\"\nENV{Y}=\"1\"",
+			props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "goto not taken when line fails", dev: sataSda, rules: "SUBSYSTEM==\"net\", GOTO=\"end\"\nENV{X}=\"1\"\nLABEL=\"end\"",
+			props: map[string]string{"X": "1"}},
+		{name: "goto to a label line with tokens", dev: sataSda, rules: "GOTO=\"l\"\nENV{X}=\"1\"\nLABEL=\"l\", ENV{Y}=\"1\"",
+			props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "unresolved goto ignored", dev: sataSda, rules: "GOTO=\"nowhere\", ENV{A}=\"1\"\nENV{X}=\"1\"", props: map[string]string{"A": "1", "X": "1"}},
+	})
+}
+
+func TestEvalLineSkipped(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "symlink line skipped for netif", dev: virtioNet, rules: `SYMLINK+="x"`, links: []string{}},
+		{name: "name line skipped for disk", dev: sataSda, rules: `NAME="x"`, diags: []string{}},
+		{name: "name with update diagnoses", dev: sataSda, rules: `NAME="x", ENV{A}="1"`, diags: []string{"test.rules:1: Only network interfaces can be renamed"}},
+		{name: "devlink lines skipped on remove", dev: sataSda, action: "remove", rules: `SYMLINK+="x"`, links: []string{}},
+	})
+}
