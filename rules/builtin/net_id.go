@@ -75,6 +75,10 @@ func NetID(ctx context.Context, dev *Device, argv []string, scheme NamingScheme,
 		}
 	}
 	n.busNames()
+	if err := ctx.Err(); err != nil {
+		// Cancelled while reading sysfs: what was read may be partial.
+		return nil, fmt.Errorf("net_id: %w", err)
+	}
 	return n.props, nil
 }
 

@@ -17,9 +17,6 @@ import (
 // bridge's slot would give every device behind it the same name; from
 // v251 it names a multi-function device still.
 func (n *netNamer) hotplugSlot(pcidev SysDevice, multi bool) (slot uint64, byFunctionID, ok bool) {
-	if n.ctx.Err() != nil {
-		return 0, false, false
-	}
 	bus, err := LookupSysDevice(pcidev.FS, "subsystem", "pci")
 	if err != nil {
 		return 0, false, false
