@@ -211,3 +211,40 @@ Foo=bar
 		t.Errorf("bad line: %v, want ErrLinkSyntax", err)
 	}
 }
+
+func TestLinkHostConditions(t *testing.T) {
+	h := LinkHost{
+		Hostname: "Guest-1", MachineID: "0123456789abcdef0123456789abcdef", Virtualization: "kvm",
+		KernelCommandLine: `BOOT_IMAGE=/vmlinuz root=/dev/vda1 quiet "net.ifnames=1"`, Architecture: "x86-64",
+	}
+	for _, c := range []struct {
+		kind, value string
+		want        bool
+	}{
+		{"Host", "guest-*", true},
+		{"Host", "other", false},
+		{"Host", "01234567-89ab-cdef-0123-456789ABCDEF", true},
+		{"Host", "fedcba9876543210fedcba9876543210", false},
+		{"KernelCommandLine", "quiet", true},
+		{"KernelCommandLine", "root", true},
+		{"KernelCommandLine", "roo", false},
+		{"KernelCommandLine", "net.ifnames=1", true},
+		{"KernelCommandLine", "net.ifnames=0", false},
+		{"Virtualization", "yes", true},
+		{"Virtualization", "vm", true},
+		{"Virtualization", "container", false},
+		{"Virtualization", "kvm", true},
+		{"Virtualization", "qemu", false},
+		{"Architecture", "x86-64", true},
+		{"Architecture", "arm64", false},
+		{"KernelVersion", ">=6.1", false},
+	} {
+		if got := h.Test(LinkCondition{Kind: c.kind, Value: c.value}); got != c.want {
+			t.Errorf("%s=%s: %v, want %v", c.kind, c.value, got, c.want)
+		}
+	}
+	bare := LinkHost{}
+	if !bare.Test(LinkCondition{Kind: "Virtualization", Value: "no"}) {
+		t.Error("Virtualization=no on bare metal failed")
+	}
+}
