@@ -29,6 +29,10 @@ type FakeHost struct {
 	ArchName string
 	VirtName string
 
+	// Fail makes a call fail: keyed by the method and its first argument
+	// ("Sysctl kernel/x", "Cmdline").
+	Fail map[string]error
+
 	Calls []Call
 }
 
@@ -49,19 +53,29 @@ type Call struct {
 // builtins and names wrap.
 var ErrFakeMissing = errors.New("not in the fake host")
 
-func (h *FakeHost) record(method string, args ...string) {
+// record notes a call and returns the failure Fail asks for.
+func (h *FakeHost) record(method string, args ...string) error {
 	h.Calls = append(h.Calls, Call{Method: method, Args: args})
+	key := method
+	if len(args) > 0 {
+		key += " " + args[0]
+	}
+	return h.Fail[key]
 }
 
 // SysAttr implements Host.
 func (h *FakeHost) SysAttr(_ context.Context, syspath, name string) (string, error) {
-	h.record("SysAttr", syspath, name)
+	if err := h.record("SysAttr", syspath, name); err != nil {
+		return "", err
+	}
 	return ReadSysAttr(h.Sysfs, syspath, name)
 }
 
 // Parent implements Host.
 func (h *FakeHost) Parent(_ context.Context, syspath string) (*Device, error) {
-	h.record("Parent", syspath)
+	if err := h.record("Parent", syspath); err != nil {
+		return nil, err
+	}
 	d, err := ParentFromFS(h.Sysfs, syspath)
 	if err != nil {
 		return nil, err
@@ -72,13 +86,17 @@ func (h *FakeHost) Parent(_ context.Context, syspath string) (*Device, error) {
 
 // LookupDevice implements Host.
 func (h *FakeHost) LookupDevice(_ context.Context, subsystem, sysname string) (*Device, error) {
-	h.record("LookupDevice", subsystem, sysname)
+	if err := h.record("LookupDevice", subsystem, sysname); err != nil {
+		return nil, err
+	}
 	return LookupFromFS(h.Sysfs, subsystem, sysname)
 }
 
 // Stat implements Host.
 func (h *FakeHost) Stat(_ context.Context, p string) (fs.FileMode, error) {
-	h.record("Stat", p)
+	if err := h.record("Stat", p); err != nil {
+		return 0, err
+	}
 	if rel, ok := fsPath(p); ok {
 		fi, err := fs.Stat(h.Sysfs, rel)
 		if err != nil {
@@ -94,7 +112,9 @@ func (h *FakeHost) Stat(_ context.Context, p string) (fs.FileMode, error) {
 
 // ReadDir implements Host.
 func (h *FakeHost) ReadDir(_ context.Context, dir string) ([]string, error) {
-	h.record("ReadDir", dir)
+	if err := h.record("ReadDir", dir); err != nil {
+		return nil, err
+	}
 	rel, ok := fsPath(dir)
 	if !ok {
 		return nil, fmt.Errorf("readdir %s: %w", dir, fs.ErrNotExist)
@@ -112,7 +132,9 @@ func (h *FakeHost) ReadDir(_ context.Context, dir string) ([]string, error) {
 
 // Sysctl implements Host.
 func (h *FakeHost) Sysctl(_ context.Context, key string) (string, error) {
-	h.record("Sysctl", key)
+	if err := h.record("Sysctl", key); err != nil {
+		return "", err
+	}
 	v, ok := h.Sysctls[key]
 	if !ok {
 		return "", fmt.Errorf("sysctl %s: %w", key, fs.ErrNotExist)
@@ -132,7 +154,9 @@ func (h *FakeHost) Program(_ context.Context, argv, env []string) ([]byte, error
 
 // Builtin implements Host.
 func (h *FakeHost) Builtin(_ context.Context, name string, argv []string, _ *Device, props []Property) ([]Property, error) {
-	h.record("Builtin", append([]string{name}, argv...)...)
+	if err := h.record("Builtin", append([]string{name}, argv...)...); err != nil {
+		return nil, err
+	}
 	f, ok := h.Builtins[name]
 	if !ok {
 		return nil, fmt.Errorf("builtin %s: %w", name, ErrFakeMissing)
@@ -142,7 +166,9 @@ func (h *FakeHost) Builtin(_ context.Context, name string, argv []string, _ *Dev
 
 // ReadFile implements Host.
 func (h *FakeHost) ReadFile(_ context.Context, p string) ([]byte, error) {
-	h.record("ReadFile", p)
+	if err := h.record("ReadFile", p); err != nil {
+		return nil, err
+	}
 	if rel, ok := fsPath(p); ok {
 		return fs.ReadFile(h.Sysfs, rel)
 	}
@@ -155,19 +181,25 @@ func (h *FakeHost) ReadFile(_ context.Context, p string) ([]byte, error) {
 
 // Cmdline implements Host.
 func (h *FakeHost) Cmdline(context.Context) (string, error) {
-	h.record("Cmdline")
+	if err := h.record("Cmdline"); err != nil {
+		return "", err
+	}
 	return h.Cmd, nil
 }
 
 // LookupUser implements Host.
 func (h *FakeHost) LookupUser(_ context.Context, name string) (uint32, error) {
-	h.record("LookupUser", name)
+	if err := h.record("LookupUser", name); err != nil {
+		return 0, err
+	}
 	return lookupName(h.Users, name)
 }
 
 // LookupGroup implements Host.
 func (h *FakeHost) LookupGroup(_ context.Context, name string) (uint32, error) {
-	h.record("LookupGroup", name)
+	if err := h.record("LookupGroup", name); err != nil {
+		return 0, err
+	}
 	return lookupName(h.Groups, name)
 }
 
@@ -181,13 +213,13 @@ func lookupName(m map[string]uint32, name string) (uint32, error) {
 
 // Arch implements Host.
 func (h *FakeHost) Arch(context.Context) string {
-	h.record("Arch")
+	_ = h.record("Arch")
 	return h.ArchName
 }
 
 // Virt implements Host.
 func (h *FakeHost) Virt(context.Context) string {
-	h.record("Virt")
+	_ = h.record("Virt")
 	return h.VirtName
 }
 
