@@ -57,25 +57,39 @@ type LinkPlan struct {
 	// rename must first drop an alternative name it takes, as udevd's
 	// rtnl_set_link_name does.
 	AlternativeNames []string
-	// MACAddressPolicy is the config's; MACAddress its static address for
-	// policy "none". Generating a persistent or random address is left to
-	// the caller, which knows the machine ID.
+	// MACAddressPolicy is the config's. MACAddress is the address to set,
+	// nil for none: MACAddress= under policy "none", or for policy
+	// "persistent" the one hashed from the machine ID and the device's
+	// name, when the device's own is not already stable. RandomMACAddress
+	// is policy "random" asking for a new random address, which the caller
+	// draws.
 	MACAddressPolicy string
 	MACAddress       []byte
+	RandomMACAddress bool
 	// Props are ID_NET_DRIVER, ID_NET_LINK_FILE and ID_NET_NAME as
 	// udevd's builtin sets them.
 	Props []Prop
 }
 
+// LinkSetup is what net_setup_link knows beyond the device: the .link
+// files (LoadLinkConfigs), the naming scheme, net.ifnames= of the kernel
+// command line (NamePolicy: false disables NamePolicy=; true when absent)
+// and the machine ID persistent addresses are hashed with.
+type LinkSetup struct {
+	Configs    []*LinkConfig
+	Scheme     NamingScheme
+	NamePolicy bool
+	MachineID  string
+}
+
 // NetSetupLink is the pure part of the net_setup_link builtin: pick the
-// first of configs (in LoadLinkConfigs' order) matching the interface,
-// and from it the name (NamePolicy=, Name=), the alternative names
-// (AlternativeName=, AlternativeNamesPolicy=) and the address policy.
-// ifnames is net.ifnames= of the kernel command line (true when absent):
-// false disables NamePolicy=. On events other than add, bind and move
-// nothing is applied and the name stays. argv is the builtin's command
-// line, argv[0] its name, as udevd passes it; it takes no arguments.
-func NetSetupLink(ctx context.Context, configs []*LinkConfig, st LinkState, argv []string, scheme NamingScheme, ifnames bool) (LinkPlan, error) {
+// first of the configs matching the interface, and from it the name
+// (NamePolicy=, Name=), the alternative names (AlternativeName=,
+// AlternativeNamesPolicy=) and the address (MACAddressPolicy=,
+// MACAddress=). On events other than add, bind and move nothing is
+// applied and the name stays. argv is the builtin's command line, argv[0]
+// its name, as udevd passes it; it takes no arguments.
+func NetSetupLink(ctx context.Context, setup LinkSetup, st LinkState, argv []string) (LinkPlan, error) {
 	if len(argv) > 1 {
 		return LinkPlan{}, fmt.Errorf("%w: %q", ErrLinkArgs, argv[1:])
 	}
@@ -86,21 +100,19 @@ func NetSetupLink(ctx context.Context, configs []*LinkConfig, st LinkState, argv
 	if st.Driver != "" {
 		plan.Props = append(plan.Props, Prop{Key: "ID_NET_DRIVER", Value: st.Driver})
 	}
-	plan.Config = selectLinkConfig(configs, st)
-	if plan.Config == nil {
+	c := selectLinkConfig(setup.Configs, st)
+	if c == nil {
 		return plan, nil
 	}
-	plan.NewName = st.Ifname
+	plan.Config, plan.NewName = c, st.Ifname
 	if st.Action == "add" || st.Action == "bind" || st.Action == "move" {
-		plan.NewName = newLinkName(plan.Config, st, scheme, ifnames)
-		plan.AlternativeNames = alternativeNames(plan.Config, st)
-		plan.MACAddressPolicy = plan.Config.Link.MACAddressPolicy
-		if plan.MACAddressPolicy == "none" {
-			plan.MACAddress = plan.Config.Link.MACAddress
-		}
+		plan.MACAddressPolicy = c.Link.MACAddressPolicy
+		plan.MACAddress, plan.RandomMACAddress = macPlan(c, st, setup.Scheme, setup.MachineID)
+		plan.NewName = newLinkName(c, st, setup.Scheme, setup.NamePolicy)
+		plan.AlternativeNames = alternativeNames(c, st)
 	}
 	plan.Props = append(plan.Props,
-		Prop{Key: "ID_NET_LINK_FILE", Value: plan.Config.Filename},
+		Prop{Key: "ID_NET_LINK_FILE", Value: c.Filename},
 		Prop{Key: "ID_NET_NAME", Value: plan.NewName})
 	return plan, nil
 }

@@ -112,7 +112,7 @@ func TestNetSetupLink(t *testing.T) {
 			if c.state != nil {
 				c.state(&st)
 			}
-			got, err := NetSetupLink(context.Background(), configs, st, []string{"net_setup_link"}, DefaultNamingScheme(), true)
+			got, err := NetSetupLink(context.Background(), LinkSetup{Configs: configs, Scheme: DefaultNamingScheme(), NamePolicy: true}, st, []string{"net_setup_link"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestNetSetupLinkSchemeAndCmdline(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, _ := LookupNamingScheme(c.scheme)
-			got, err := NetSetupLink(context.Background(), c.configs, c.st, nil, s, c.ifnames)
+			got, err := NetSetupLink(context.Background(), LinkSetup{Configs: c.configs, Scheme: s, NamePolicy: c.ifnames}, c.st, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,10 +164,11 @@ func TestNetSetupLinkSchemeAndCmdline(t *testing.T) {
 	}
 	lo := guestE1000()
 	lo.Loopback = true
-	if got, _ := NetSetupLink(context.Background(), configs, lo, nil, DefaultNamingScheme(), true); got.Config != nil {
+	setup := LinkSetup{Configs: configs, Scheme: DefaultNamingScheme(), NamePolicy: true}
+	if got, _ := NetSetupLink(context.Background(), setup, lo, nil); got.Config != nil {
 		t.Errorf("loopback got %s", got.Config.Filename)
 	}
-	if _, err := NetSetupLink(context.Background(), configs, guestE1000(), []string{"net_setup_link", "x"}, DefaultNamingScheme(), true); !errors.Is(err, ErrLinkArgs) {
+	if _, err := NetSetupLink(context.Background(), setup, guestE1000(), []string{"net_setup_link", "x"}); !errors.Is(err, ErrLinkArgs) {
 		t.Errorf("with an argument: %v, want ErrLinkArgs", err)
 	}
 }
