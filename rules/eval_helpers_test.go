@@ -162,14 +162,27 @@ func itoa(v uint32) string {
 // (comments and blank lines skipped, numbered from 1), GOTOs resolved.
 func testRules(t testing.TB, text string) *Rules {
 	t.Helper()
-	rs := &Rules{Files: []string{"test.rules"}}
+	return testRulesFile(t, "test.rules", text)
+}
+
+// testRulesFile is testRules for a named file; a line ending in '\'
+// continues on the next.
+func testRulesFile(t testing.TB, name, text string) *Rules {
+	t.Helper()
+	rs := &Rules{Files: []string{name}}
+	joined := ""
 	for i, s := range strings.Split(text, "\n") {
 		s = strings.TrimSpace(s)
+		if cont, ok := strings.CutSuffix(s, "\\"); ok {
+			joined += cont
+			continue
+		}
+		s, joined = joined+s, ""
 		if s == "" || strings.HasPrefix(s, "#") {
 			continue
 		}
 		l := parseTestLine(t, s)
-		l.File, l.Number = "test.rules", i+1
+		l.File, l.Number = name, i+1
 		rs.Lines = append(rs.Lines, l)
 	}
 	resolveTestGotos(rs)
