@@ -29,8 +29,8 @@ func LinkDirs() []string {
 	return append([]string(nil), linkDirs[:]...)
 }
 
-// ErrLinkSyntax: a .link file has a line that is no section, assignment
-// or comment (conf-parser refuses the whole file).
+// ErrLinkSyntax: a .link file has a section header without its ']'
+// (conf-parser refuses the whole file for it).
 var ErrLinkSyntax = errors.New("invalid .link file")
 
 // LinkConfig is one .link file with its drop-ins, as link_load_one keeps
@@ -217,42 +217,65 @@ func ParseLinkConfig(file string, text []byte) (*LinkConfig, error) {
 }
 
 // parse reads the lines of a file as conf-parser does: "[Section]",
-// "Key=Value" with white space trimmed, '#' and ';' comments, a trailing
-// backslash continuing the line. Sections other than Match, Link and
-// SR-IOV, unknown keys and invalid values are ignored, as udevd ignores
-// them after a warning.
+// "Key=Value" with white space trimmed, '#' and ';' comment lines (also
+// inside a continuation), an unescaped backslash ending a line joining
+// the next one in its place. Sections other than Match, Link and SR-IOV,
+// unknown keys, invalid values and lines without '=' are ignored, as
+// udevd ignores them after a warning.
 func (c *LinkConfig) parse(file string, text []byte) error {
 	section := ""
 	sc := bufio.NewScanner(bytes.NewReader(text))
 	lineNo, cont := 0, ""
 	for sc.Scan() {
 		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if cont != "" && (strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";")) {
-			continue // comments inside a continuation are dropped
-		}
-		if strings.HasSuffix(line, "\\") {
-			cont += line[:len(line)-1] + " "
+		raw := sc.Text()
+		if t := strings.TrimLeft(raw, " \t\n\r"); t != "" && (t[0] == '#' || t[0] == ';') {
 			continue
 		}
-		line, cont = strings.TrimSpace(cont+line), ""
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-		case line[0] == '[':
-			if !strings.HasSuffix(line, "]") {
-				return fmt.Errorf("%w: %s:%d: bad section header", ErrLinkSyntax, file, lineNo)
-			}
-			section = line[1 : len(line)-1]
-		default:
-			key, value, ok := strings.Cut(line, "=")
-			if !ok {
-				return fmt.Errorf("%w: %s:%d: missing '='", ErrLinkSyntax, file, lineNo)
-			}
-			c.assign(section, strings.TrimSpace(key), strings.TrimSpace(value))
+		line := cont + raw
+		if endsEscaped(line) {
+			cont = line[:len(line)-1] + " "
+			continue
+		}
+		cont = ""
+		if err := c.parseLine(file, lineNo, &section, line); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", file, err)
+	}
+	if cont != "" {
+		return c.parseLine(file, lineNo+1, &section, cont)
+	}
+	return nil
+}
+
+// endsEscaped reports whether the line ends in a backslash that is not
+// itself escaped.
+func endsEscaped(s string) bool {
+	escaped := false
+	for i := 0; i < len(s); i++ {
+		escaped = !escaped && s[i] == '\\'
+	}
+	return escaped
+}
+
+// parseLine is parse_line for one logical line.
+func (c *LinkConfig) parseLine(file string, lineNo int, section *string, line string) error {
+	line = strings.Trim(line, " \t\n\r")
+	switch {
+	case line == "":
+	case line[0] == '[':
+		if !strings.HasSuffix(line, "]") {
+			return fmt.Errorf("%w: %s:%d: bad section header", ErrLinkSyntax, file, lineNo)
+		}
+		*section = line[1 : len(line)-1]
+	default:
+		// A line without '=' or without a key is only warned about.
+		if key, value, ok := strings.Cut(line, "="); ok && key != "" {
+			c.assign(*section, strings.Trim(key, " \t\n\r"), strings.Trim(value, " \t\n\r"))
+		}
 	}
 	return nil
 }

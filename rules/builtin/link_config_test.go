@@ -181,13 +181,18 @@ Path=pci-0000:00:1?.0 \
      pci-0000:02:*
 MACAddress=52:54:00:12:34:56 zz 5254.0012.3457
 Virtualization=!container
+Kind=vlan\\
+Driver=e1000
 [Link]
 NamePolicy=kernel bogus path path mac
 AlternativeNamesPolicy=
 MTUBytes=9000
+not an assignment
+=no key
 [X-Vendor]
 Foo=bar
-`
+[Match]
+Type=ether \`
 	got, err := ParseLinkConfig("/etc/systemd/network/t.link", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +203,12 @@ Foo=bar
 			OriginalName: []string{"eth*", "!eth9"},
 			Path:         []string{"pci-0000:00:1?.0", "pci-0000:02:*"},
 			MACAddress:   [][]byte{{0x52, 0x54, 0, 0x12, 0x34, 0x56}, {0x52, 0x54, 0, 0x12, 0x34, 0x57}},
+			// An escaped backslash does not continue the line; the glob
+			// matcher gets the escape.
+			Kind:   []string{`vlan\\`},
+			Driver: []string{"e1000"},
+			// A continuation at the end of the file still counts.
+			Type: []string{"ether"},
 		},
 		Conditions: []LinkCondition{{Kind: "Virtualization", Value: "container", Negate: true}},
 		Link: LinkSettings{
@@ -208,8 +219,8 @@ Foo=bar
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseLinkConfig (-want +got):\n%s", diff)
 	}
-	if _, err := ParseLinkConfig("x.link", []byte("[Match]\nnot an assignment\n")); !errors.Is(err, ErrLinkSyntax) {
-		t.Errorf("bad line: %v, want ErrLinkSyntax", err)
+	if _, err := ParseLinkConfig("x.link", []byte("[Match\nOriginalName=*\n")); !errors.Is(err, ErrLinkSyntax) {
+		t.Errorf("bad section header: %v, want ErrLinkSyntax", err)
 	}
 }
 
