@@ -297,35 +297,31 @@ func TestPathIDInline(t *testing.T) {
 	}
 }
 
-// TestPathTag: the tag keeps letters, digits and '-', and makes one '_'
-// of each run of other bytes, none leading or trailing.
-func TestPathTag(t *testing.T) {
-	for _, tc := range []struct{ name, path, want string }{
-		{"pci", "pci-0000:00:1f.2", "pci-0000_00_1f_2"},
-		{"runs collapse", "a::.b", "a_b"},
-		{"no leading or trailing", ":a:", "a"},
-		{"non-ASCII bytes", "x\u00e9y", "x_y"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := pathTag(tc.path); got != tc.want {
-				t.Errorf("pathTag(%q) = %q, want %q", tc.path, got, tc.want)
-			}
-		})
+// TestPathIDElements: the tag keeps letters, digits and '-' and makes one
+// '_' of each run of other bytes, none leading or trailing; LUNs above 255
+// keep the kernel's swapped halves.
+func TestPathIDElements(t *testing.T) {
+	lun := func(sysname string) string {
+		return lunName(SysDevice{FS: fstest.MapFS{}, Path: "devices/x/" + sysname})
 	}
-}
-
-// TestLunName: LUNs above 255 keep the kernel's swapped halves.
-func TestLunName(t *testing.T) {
-	for _, tc := range []struct{ name, sysname, want string }{
-		{"plain", "0:0:0:7", "lun-7"},
-		{"last plain", "0:0:0:255", "lun-255"},
-		{"flat addressing", "0:0:0:16384", "lun-0x4000000000000000"},
-		{"high half", "0:0:0:65537", "lun-0x0001000100000000"},
+	for _, tc := range []struct {
+		name string
+		fn   func(string) string
+		in   string
+		want string
+	}{
+		{"tag of pci", pathTag, "pci-0000:00:1f.2", "pci-0000_00_1f_2"},
+		{"tag runs collapse", pathTag, "a::.b", "a_b"},
+		{"tag has none leading or trailing", pathTag, ":a:", "a"},
+		{"tag of non-ASCII bytes", pathTag, "x\u00e9y", "x_y"},
+		{"plain lun", lun, "0:0:0:7", "lun-7"},
+		{"last plain lun", lun, "0:0:0:255", "lun-255"},
+		{"flat addressing lun", lun, "0:0:0:16384", "lun-0x4000000000000000"},
+		{"high half lun", lun, "0:0:0:65537", "lun-0x0001000100000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := SysDevice{FS: fstest.MapFS{}, Path: "devices/x/" + tc.sysname}
-			if got := lunName(d); got != tc.want {
-				t.Errorf("lunName(%s) = %q, want %q", tc.sysname, got, tc.want)
+			if got := tc.fn(tc.in); got != tc.want {
+				t.Errorf("%s: got %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
