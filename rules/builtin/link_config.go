@@ -312,7 +312,7 @@ func (c *LinkConfig) assignMatch(key, value string) {
 	case "Kind":
 		m.Kind = appendPatterns(m.Kind, value, wordUnquote|wordRetainEscape, nil)
 	case "OriginalName":
-		m.OriginalName = appendPatterns(m.OriginalName, value, 0, func(w string) bool { return ifnameValid(w, true) })
+		m.OriginalName = appendPatterns(m.OriginalName, value, 0, func(w string) bool { return ifnameValid(w, false) })
 	case "Property":
 		m.Property = appendPatterns(m.Property, value, wordUnquote|wordCUnescape, validAssignment)
 	default:

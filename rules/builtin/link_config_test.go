@@ -176,7 +176,7 @@ func TestNetSetupLinkSchemeAndCmdline(t *testing.T) {
 func TestParseLinkConfig(t *testing.T) {
 	text := `# comment
 [Match]
-OriginalName=eth* !eth9 bad/name
+OriginalName=eth* !eth9 bad/name sixteen-chars-xx
 Path=pci-0000:00:1?.0 \
      pci-0000:02:*
 MACAddress=52:54:00:12:34:56 zz 5254.0012.3457
