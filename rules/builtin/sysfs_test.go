@@ -102,6 +102,7 @@ func TestSysDeviceAttr(t *testing.T) {
 		{"other links are no attributes", "generic", "", ErrNotAttribute},
 		{"directories are no attributes", "power", "", ErrNotAttribute},
 		{"missing", "nothing", "", fs.ErrNotExist},
+		{"through a link: the block device's own attribute", "block/sda/device/type", "0", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := scsi.Attr(tc.attr)
