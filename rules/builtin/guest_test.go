@@ -21,6 +21,9 @@ func guestBuiltins(t *testing.T) map[string]func(context.Context, *Device) ([]Pr
 	return map[string]func(context.Context, *Device) ([]Prop, error){
 		"path_id": func(ctx context.Context, d *Device) ([]Prop, error) { return PathID(ctx, d, []string{"path_id"}) },
 		"usb_id":  func(ctx context.Context, d *Device) ([]Prop, error) { return USBID(ctx, d, []string{"usb_id"}) },
+		// The guest's tablet and keyboard report no resolution, so udevd
+		// added no ID_INPUT_WIDTH_MM there either (InputIDWith).
+		"input_id": func(ctx context.Context, d *Device) ([]Prop, error) { return InputID(ctx, d, []string{"input_id"}) },
 		"net_id": func(ctx context.Context, d *Device) ([]Prop, error) {
 			// The guest's hwdb answers the OUI lookup; without one net_id
 			// adds nothing for it, and QEMU's 52:54:00 is in no database.
