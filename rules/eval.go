@@ -329,5 +329,13 @@ func (e *event) warnf(format string, args ...any) { e.diagf(format, args...) }
 func (e *event) abortf(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	e.diagf("%s: %v", msg, err)
-	return fmt.Errorf("%s:%d: %s: %w: %w", e.line.File, e.line.Number, msg, ErrAborted, err)
+	return fmt.Errorf("%s:%d: %w: %s: %w", e.line.File, e.line.Number, ErrAborted, lowerFirst(msg), err)
+}
+
+// lowerFirst makes udevd's message fit an error string.
+func lowerFirst(s string) string {
+	if s != "" && s[0] >= 'A' && s[0] <= 'Z' {
+		return string(s[0]+'a'-'A') + s[1:]
+	}
+	return s
 }

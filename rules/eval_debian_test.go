@@ -44,60 +44,53 @@ func storageHost() *FakeHost {
 	return h
 }
 
-func TestDebianPersistentStorageDisk(t *testing.T) {
-	h := storageHost()
-	h.Builtins["blkid"] = func(argv []string, _ []Property) ([]Property, error) {
-		return []Property{{"ID_PART_TABLE_UUID", "5b1d"}, {"ID_PART_TABLE_TYPE", "gpt"}}, nil
-	}
-	r, err := Eval(t.Context(), debianRules(t, "60-persistent-storage.rules"), eventDevice(t, h.Sysfs, sataSda, "add"), h)
+// evalStorage runs 60-persistent-storage for dev with blkid giving
+// blkidProps and checks the links and how many programs ran.
+func evalStorage(t *testing.T, h *FakeHost, dev string, blkidProps []Property, links []string, programs int) *Result {
+	t.Helper()
+	h.Builtins["blkid"] = func([]string, []Property) ([]Property, error) { return blkidProps, nil }
+	r, err := Eval(t.Context(), debianRules(t, "60-persistent-storage.rules"), eventDevice(t, h.Sysfs, dev, "add"), h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"/dev/disk/by-id/ata-QEMU_HARDDISK_QM00001",
-		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1.0",
-		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1",
-		"/dev/disk/by-diskseq/1",
-	}
-	if d := cmp.Diff(want, r.Devlinks); d != "" {
+	if d := cmp.Diff(links, r.Devlinks); d != "" {
 		t.Errorf("links (-want +got):\n%s", d)
 	}
-	if n := countCalls(h, "Program"); n != 1 {
-		t.Errorf("%d programs run, want ata_id only (scsi_id is skipped once ID_SERIAL is set)", n)
+	if n := countCalls(h, "Program"); n != programs {
+		t.Errorf("%d programs run, want %d", n, programs)
 	}
 	if len(r.Diagnostics) != 0 {
 		t.Errorf("diagnostics: %v", r.Diagnostics)
 	}
+	return r
+}
+
+func TestDebianPersistentStorageDisk(t *testing.T) {
+	// ata_id only: scsi_id is skipped once ata_id set ID_SERIAL.
+	evalStorage(t, storageHost(), sataSda, []Property{{"ID_PART_TABLE_UUID", "5b1d"}, {"ID_PART_TABLE_TYPE", "gpt"}}, []string{
+		"/dev/disk/by-id/ata-QEMU_HARDDISK_QM00001",
+		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1.0",
+		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1",
+		"/dev/disk/by-diskseq/1",
+	}, 1)
 }
 
 func TestDebianPersistentStoragePartition(t *testing.T) {
 	h := storageHost()
 	h.DB["/sys/"+sataSda] = &DB{Props: []Property{{"ID_SERIAL", "QEMU_HARDDISK_QM00001"}, {"ID_BUS", "ata"},
 		{"ID_PATH", "pci-0000:00:1f.2-ata-1.0"}, {"ID_FS_TYPE", "parent-only"}, {"ID_PART_TABLE_TYPE", "gpt"}}}
-	h.Builtins["blkid"] = func(argv []string, _ []Property) ([]Property, error) {
-		return []Property{{"ID_FS_UUID_ENC", "0f3e-11"}, {"ID_FS_USAGE", "filesystem"}, {"ID_FS_LABEL_ENC", "my\\x20root"},
-			{"ID_PART_ENTRY_SCHEME", "gpt"}, {"ID_PART_ENTRY_NAME", "root"}, {"ID_PART_ENTRY_UUID", "a1b2"}}, nil
-	}
-	r, err := Eval(t.Context(), debianRules(t, "60-persistent-storage.rules"), eventDevice(t, h.Sysfs, sataSda+"/sda1", "add"), h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
+	blkid := []Property{{"ID_FS_UUID_ENC", "0f3e-11"}, {"ID_FS_USAGE", "filesystem"}, {"ID_FS_LABEL_ENC", "my\\x20root"},
+		{"ID_PART_ENTRY_SCHEME", "gpt"}, {"ID_PART_ENTRY_NAME", "root"}, {"ID_PART_ENTRY_UUID", "a1b2"}}
+	r := evalStorage(t, h, sataSda+"/sda1", blkid, []string{
 		"/dev/disk/by-id/ata-QEMU_HARDDISK_QM00001-part1",
 		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1.0-part1",
 		"/dev/disk/by-uuid/0f3e-11",
 		"/dev/disk/by-label/my\\x20root",
 		"/dev/disk/by-partuuid/a1b2",
 		"/dev/disk/by-partlabel/root",
-	}
-	if d := cmp.Diff(want, r.Devlinks); d != "" {
-		t.Errorf("links (-want +got):\n%s", d)
-	}
+	}, 0)
 	if v, ok := r.Property("ID_FS_TYPE"); ok {
 		t.Errorf("IMPORT{parent} patterns let the disk's ID_FS_TYPE=%q through", v)
-	}
-	if n := countCalls(h, "Program"); n != 0 {
-		t.Errorf("%d programs run for a partition", n)
 	}
 }
 
