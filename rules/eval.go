@@ -110,6 +110,10 @@ func newEvent(ctx context.Context, dev *Device, host Host) *event {
 		e.loadDBForRemove(db)
 		return e
 	}
+	if dev.Action == "move" {
+		// udev_event_on_move: a rename's leftover goes before the rules.
+		e.props.unset("ID_RENAMING")
+	}
 	// udevd clones the device with its database for IMPORT{db} and
 	// copies only the "all tags" over: current tags, links and priority
 	// start empty, the rules decide them anew.

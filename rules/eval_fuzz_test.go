@@ -37,7 +37,7 @@ func FuzzSubstitute(f *testing.F) {
 var hostMethods = map[string]bool{
 	"SysAttr": true, "Parent": true, "LookupDevice": true, "Stat": true, "ReadDir": true, "Sysctl": true,
 	"Program": true, "Builtin": true, "ReadFile": true, "Cmdline": true, "LookupUser": true,
-	"LookupGroup": true, "Arch": true, "Virt": true,
+	"LookupGroup": true, "ControlProperty": true, "Arch": true, "Virt": true,
 }
 
 var fuzzWords = []string{"", "?*", "sd*", "sda|", "|x", "$kernel", "%c{1}", "$attr{vendor}", "disk/by-id/$env{ID_SERIAL}",

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"context"
 	"io/fs"
 	"regexp"
 	"sort"
@@ -305,10 +304,4 @@ func newTestHost() *FakeHost {
 		Builtins: map[string]func([]string, []Property) ([]Property, error){},
 		ArchName: "x86-64", VirtName: "kvm",
 	}
-}
-
-// evalText evaluates rule text for the tree's device at p.
-func evalText(t testing.TB, h *FakeHost, p, action, text string) (*Result, error) {
-	t.Helper()
-	return Eval(context.Background(), testRules(t, text), eventDevice(t, h.Sysfs, p, action), h)
 }

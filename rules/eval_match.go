@@ -32,7 +32,10 @@ func (e *event) applyMatch(t Token) (bool, error) {
 	case TypeMName:
 		return m.matches(e.res.Name), nil
 	case TypeMEnv:
-		v, _ := e.getProp(t.Attr)
+		v, ok := e.getProp(t.Attr)
+		if !ok {
+			v, _ = e.host.ControlProperty(t.Attr)
+		}
 		return m.matches(v), nil
 	case TypeMConst:
 		return m.matches(e.constValue(t.Attr)), nil

@@ -16,6 +16,7 @@ type evalCase struct {
 	action string // "add" when empty
 	rules  string
 	setup  func(h *FakeHost)
+	extra  []Property // more properties of the uevent
 	// props are checked values of the final properties (absent: none).
 	props map[string]string
 	links []string // Devlinks, when not nil
@@ -38,7 +39,9 @@ func runEvalCases(t *testing.T, cases []evalCase) {
 			if action == "" {
 				action = "add"
 			}
-			r, err := evalText(t, h, c.dev, action, c.rules)
+			dev := eventDevice(t, h.Sysfs, c.dev, action)
+			dev.Props = append(dev.Props, c.extra...)
+			r, err := Eval(t.Context(), testRules(t, c.rules), dev, h)
 			if c.err != nil || err != nil {
 				if !errors.Is(err, c.err) {
 					t.Fatalf("error %v, want %v", err, c.err)
@@ -180,5 +183,44 @@ func TestEvalLineSkipped(t *testing.T) {
 		{name: "name line skipped for disk", dev: sataSda, rules: `NAME="x"`, diags: []string{}},
 		{name: "name with update diagnoses", dev: sataSda, rules: `NAME="x", ENV{A}="1"`, diags: []string{"test.rules:1: Only network interfaces can be renamed"}},
 		{name: "devlink lines skipped on remove", dev: sataSda, action: "remove", rules: `SYMLINK+="x"`, links: []string{}},
+	})
+}
+
+func TestEvalTest(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "relative to syspath", dev: sataSda + "/sda1", rules: `TEST=="partition", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "missing", dev: sataSda, rules: "TEST==\"partition\", ENV{X}=\"1\"\nTEST!=\"partition\", ENV{Y}=\"1\"", props: map[string]string{"X": absent, "Y": "1"}},
+		{name: "absolute glob dir", dev: sataSda, rules: `TEST=="/sys/devices/*/i8042/uevent", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "subsys kernel", dev: sataSda, rules: `TEST=="[dmi/id]sys_vendor", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "mode bits", dev: sataSda, rules: "TEST{0200}==\"/sys/devices/virtual/dmi/id/product_serial\", ENV{X}=\"1\"\nTEST{0444}==\"/sys/devices/virtual/dmi/id/product_serial\", ENV{Y}=\"1\"",
+			props: map[string]string{"X": "1", "Y": absent}},
+		{name: "outside sys", dev: sataSda, rules: `TEST=="/etc/udev/x.conf", ENV{X}="1"`, setup: func(h *FakeHost) { h.Files["/etc/udev/x.conf"] = "" },
+			props: map[string]string{"X": "1"}},
+	})
+}
+
+func TestEvalProgram(t *testing.T) {
+	prog := func(out string) func(h *FakeHost) {
+		return func(h *FakeHost) { h.Programs["/bin/p sda"] = FakeProgram{Stdout: out} }
+	}
+	runEvalCases(t, []evalCase{
+		{name: "result same line", dev: sataSda, setup: prog("foo bar\n\n"), rules: `PROGRAM="/bin/p %k", RESULT=="foo*", ENV{X}="%c{2}"`, props: map[string]string{"X": "bar"}},
+		{name: "result later line", dev: sataSda, setup: prog("a*b\n"), rules: "PROGRAM=\"/bin/p $kernel\"\nRESULT==\"a_b\", ENV{X}=\"$result\"", props: map[string]string{"X": "a_b"}},
+		{name: "failure clears result", dev: sataSda, setup: prog("x"),
+			rules: "PROGRAM=\"/bin/p sda\"\nPROGRAM=\"/bin/none\"\nRESULT==\"\", ENV{X}=\"[%c]\"", props: map[string]string{"X": "[]"}},
+		{name: "program != on failure", dev: sataSda, rules: `PROGRAM!="/bin/none", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "quoted argv", dev: sataSda, rules: `PROGRAM=="/bin/sh -c 'echo $kernel'", ENV{X}="%c"`,
+			setup: func(h *FakeHost) { h.Programs["/bin/sh -c echo sda"] = FakeProgram{Stdout: "sda\n"} }, props: map[string]string{"X": "sda"}},
+	})
+}
+
+func TestEvalControlAndMove(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "control property", dev: sataSda, rules: `ENV{GLOBAL}=="on", ENV{X}="[$env{GLOBAL}]"`,
+			setup: func(h *FakeHost) { h.Control = map[string]string{"GLOBAL": "on"} }, props: map[string]string{"X": "[]"}},
+		{name: "move drops ID_RENAMING", dev: virtioNet, action: "move", rules: `ENV{ID_RENAMING}=="", ENV{X}="1"`,
+			extra: []Property{{"ID_RENAMING", "1"}}, props: map[string]string{"X": "1"}},
+		{name: "add keeps ID_RENAMING", dev: virtioNet, rules: `ENV{ID_RENAMING}=="", ENV{X}="1"`,
+			extra: []Property{{"ID_RENAMING", "1"}}, props: map[string]string{"X": absent}},
 	})
 }

@@ -49,6 +49,10 @@ type Host interface {
 	// substitutions, at event time (get_user_creds, get_group_creds).
 	LookupUser(ctx context.Context, name string) (uint32, error)
 	LookupGroup(ctx context.Context, name string) (uint32, error)
+	// ControlProperty is a property set with `udevadm control
+	// --property=KEY=VALUE`, which ENV{KEY}== falls back to when the device
+	// lacks KEY (and which nothing else sees).
+	ControlProperty(key string) (string, bool)
 	// Arch and Virt are CONST{arch} and CONST{virt}: systemd's names,
 	// "x86-64", "kvm", "none".
 	Arch(ctx context.Context) string

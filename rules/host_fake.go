@@ -28,6 +28,7 @@ type FakeHost struct {
 	Groups   map[string]uint32 // group names
 	ArchName string
 	VirtName string
+	Control  map[string]string // udevadm control --property
 
 	// Fail makes a call fail: keyed by the method and its first argument
 	// ("Sysctl kernel/x", "Cmdline").
@@ -209,6 +210,13 @@ func lookupName(m map[string]uint32, name string) (uint32, error) {
 		return 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
 	return id, nil
+}
+
+// ControlProperty implements Host.
+func (h *FakeHost) ControlProperty(key string) (string, bool) {
+	_ = h.record("ControlProperty", key)
+	v, ok := h.Control[key]
+	return v, ok
 }
 
 // Arch implements Host.
