@@ -80,6 +80,9 @@ func Eval(ctx context.Context, rs *Rules, dev *Device, host Host) (*Result, erro
 	if dev == nil || dev.Action == "" || !strings.HasPrefix(dev.Syspath, "/sys/") {
 		return nil, fmt.Errorf("eval: %w", ErrInvalidDevice)
 	}
+	if rs == nil {
+		rs = &Rules{}
+	}
 	e := newEvent(ctx, dev, host)
 	err := e.run(rs)
 	return e.finish(), err

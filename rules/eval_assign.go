@@ -395,8 +395,13 @@ func (e *event) assignRun(t Token) {
 	}
 	run := Run{Command: cmd}
 	if t.Type == TypeARunBuiltin {
-		run.Builtin, _ = LookupBuiltin(t.Value)
-		run.Argv = SplitCommand(cmd)
+		name, ok := LookupBuiltin(t.Value)
+		if !ok {
+			// The loader refuses such a line ("Unknown builtin command").
+			e.diagf("Unknown builtin command '%s', ignoring", t.Value)
+			return
+		}
+		run.Builtin, run.Argv = name, SplitCommand(cmd)
 	} else {
 		run.Argv = programArgv(cmd)
 	}

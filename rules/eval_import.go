@@ -120,12 +120,10 @@ func (e *event) importBuiltin(t Token, m matcher) bool {
 		e.builtinFailed[name] = true
 		return m.op == OpNomatch
 	}
+	// udev_builtin_add_property never unsets: no 252 builtin passes NULL,
+	// and an empty value (an hwdb entry "KEY=") is kept as one.
 	for _, p := range props {
-		if p.Value == "" {
-			e.unsetProp(p.Key)
-		} else {
-			e.setProp(p.Key, p.Value)
-		}
+		e.setProp(p.Key, p.Value)
 	}
 	return m.op == OpMatch
 }

@@ -138,3 +138,12 @@ func TestEvalAborts(t *testing.T) {
 		t.Errorf("device without action: %v", err)
 	}
 }
+
+func TestEvalBuiltinEmptyValue(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "empty builtin value is kept", dev: sataSda, rules: `IMPORT{builtin}="hwdb"`,
+			setup: func(h *FakeHost) {
+				h.Builtins["hwdb"] = func([]string, []Property) ([]Property, error) { return []Property{{"ID_EMPTY", ""}}, nil }
+			}, props: map[string]string{"ID_EMPTY": ""}},
+	})
+}

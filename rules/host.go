@@ -39,7 +39,8 @@ type Host interface {
 	// Builtin runs a udev builtin (name is udevd's canonical name,
 	// "path_id"; argv[0] is the word the rule wrote) for dev, whose
 	// properties at that point are props, and returns the properties it
-	// adds; an empty Value unsets.
+	// sets (an empty Value is an empty property: udevd's builtins never
+	// unset one).
 	Builtin(ctx context.Context, name string, argv []string, dev *Device, props []Property) ([]Property, error)
 	// ReadFile reads a file for IMPORT{file}.
 	ReadFile(ctx context.Context, path string) ([]byte, error)

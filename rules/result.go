@@ -13,8 +13,7 @@ type Result struct {
 	// DBProperties are those the database keeps (E: lines): set by the
 	// rules, imports and builtins, never the kernel's, never '.' keys.
 	DBProperties []Property
-	// Unset lists, in order, the keys the rules removed (ENV{KEY}="" or
-	// a builtin's empty value).
+	// Unset lists, in order, the keys the rules removed (ENV{KEY}="").
 	Unset []string
 
 	Tags        []string // every tag (G:), the database's earlier ones included
