@@ -90,12 +90,12 @@ func (d *Device) applyUevent(data []byte) {
 		if !ok || k == "" {
 			continue
 		}
+		if k == "DEVNAME" && !strings.HasPrefix(v, "/") {
+			v = "/dev/" + v // sd-device keeps the node absolute
+		}
 		d.Props = append(d.Props, Property{k, v})
 		switch k {
 		case "DEVNAME":
-			if !strings.HasPrefix(v, "/") {
-				v = "/dev/" + v
-			}
 			d.Devname = v
 		case "DEVTYPE":
 			d.Devtype = v

@@ -16,7 +16,7 @@ func debianRules(t *testing.T, names ...string) *Rules {
 	t.Helper()
 	all := &Rules{}
 	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join("testdata", "eval", n))
+		data, err := os.ReadFile(filepath.Join("testdata", "eval", "rules.d", n))
 		if err != nil {
 			t.Fatal(err)
 		}

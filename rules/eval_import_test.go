@@ -32,7 +32,7 @@ func TestEvalImports(t *testing.T) {
 			props: map[string]string{"ID_ATA": "1", "ID_MODEL": "QEMU HARDDISK", "ID_EMPTY": absent, "ID_Q": absent},
 			check: func(t *testing.T, _ *Result, h *FakeHost) {
 				env := h.Calls[len(h.Calls)-1].Env
-				if d := cmp.Diff([]string{"ACTION=add", "DEVPATH=/" + sataSda, "SUBSYSTEM=block", "MAJOR=8", "MINOR=0", "DEVNAME=sda", "DEVTYPE=disk", "DISKSEQ=1", "SEQNUM=1234"}, env); d != "" {
+				if d := cmp.Diff([]string{"ACTION=add", "DEVPATH=/" + sataSda, "SUBSYSTEM=block", "MAJOR=8", "MINOR=0", "DEVNAME=/dev/sda", "DEVTYPE=disk", "DISKSEQ=1", "SEQNUM=1234"}, env); d != "" {
 					t.Errorf("env (-want +got):\n%s", d)
 				}
 			}},
