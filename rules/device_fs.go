@@ -82,34 +82,67 @@ func fromSysDevice(sd builtin.SysDevice) *Device {
 	return d
 }
 
-// applyUevent takes the KEY=VALUE lines of a uevent file or message.
+// ErrBadUevent: a uevent lacks ACTION or DEVPATH.
+var ErrBadUevent = errors.New("uevent without ACTION or DEVPATH")
+
+// DeviceFromUevent is the event's device as udevd makes it from the
+// kernel's message (device_new_from_nulstr): the properties in their
+// order, DEVNAME made absolute, the fields taken from ACTION, DEVPATH,
+// SUBSYSTEM, DEVTYPE, DRIVER, DEVNAME, MAJOR, MINOR, IFINDEX and SEQNUM.
+// A message without DRIVER leaves Driver to the caller (sd-device then
+// reads the driver link). DB is the caller's too.
+func DeviceFromUevent(props []Property) (*Device, error) {
+	d := &Device{}
+	for _, p := range props {
+		d.applyProp(p.Key, p.Value)
+	}
+	if d.Action == "" || d.Syspath == "" {
+		return nil, ErrBadUevent
+	}
+	return d, nil
+}
+
+// applyUevent takes the KEY=VALUE lines of a uevent file.
 func (d *Device) applyUevent(data []byte) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok || k == "" {
-			continue
+		if ok && k != "" {
+			d.applyProp(k, v)
 		}
-		if k == "DEVNAME" && !strings.HasPrefix(v, "/") {
-			v = "/dev/" + v // sd-device keeps the node absolute
-		}
-		d.Props = append(d.Props, Property{k, v})
-		switch k {
-		case "DEVNAME":
-			d.Devname = v
-		case "DEVTYPE":
-			d.Devtype = v
-		case "MAJOR":
-			n, _ := strconv.ParseUint(v, 10, 32)
+	}
+}
+
+// applyProp takes one property of a uevent.
+func (d *Device) applyProp(k, v string) {
+	if k == "DEVNAME" && !strings.HasPrefix(v, "/") {
+		v = "/dev/" + v // sd-device keeps the node absolute
+	}
+	d.Props = append(d.Props, Property{k, v})
+	switch k {
+	case "ACTION":
+		d.Action = v
+	case "DEVPATH":
+		d.Syspath = "/sys" + v
+	case "SUBSYSTEM":
+		d.Subsystem = v
+	case "SEQNUM":
+		d.Seqnum, _ = strconv.ParseUint(v, 10, 64)
+	case "DEVNAME":
+		d.Devname = v
+	case "DEVTYPE":
+		d.Devtype = v
+	case "MAJOR", "MINOR":
+		n, _ := strconv.ParseUint(v, 10, 32)
+		if k == "MAJOR" {
 			d.Major = uint32(n)
-		case "MINOR":
-			n, _ := strconv.ParseUint(v, 10, 32)
+		} else {
 			d.Minor = uint32(n)
-		case "IFINDEX":
-			d.Ifindex, _ = strconv.Atoi(v)
-		case "DRIVER":
-			d.Driver = v
 		}
+	case "IFINDEX":
+		d.Ifindex, _ = strconv.Atoi(v)
+	case "DRIVER":
+		d.Driver = v
 	}
 }
 

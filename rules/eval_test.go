@@ -224,3 +224,23 @@ func TestEvalControlAndMove(t *testing.T) {
 			extra: []Property{{"ID_RENAMING", "1"}}, props: map[string]string{"X": absent}},
 	})
 }
+
+func TestDeviceFromUevent(t *testing.T) {
+	d, err := DeviceFromUevent([]Property{{"ACTION", "add"}, {"DEVPATH", "/devices/virtual/block/loop0"}, {"SUBSYSTEM", "block"},
+		{"MAJOR", "7"}, {"MINOR", "0"}, {"DEVNAME", "loop0"}, {"DEVTYPE", "disk"}, {"SEQNUM", "42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Device{Syspath: "/sys/devices/virtual/block/loop0", Subsystem: "block", Devtype: "disk", Devname: "/dev/loop0",
+		Major: 7, Action: "add", Seqnum: 42, Props: []Property{{"ACTION", "add"}, {"DEVPATH", "/devices/virtual/block/loop0"},
+			{"SUBSYSTEM", "block"}, {"MAJOR", "7"}, {"MINOR", "0"}, {"DEVNAME", "/dev/loop0"}, {"DEVTYPE", "disk"}, {"SEQNUM", "42"}}}
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("device (-want +got):\n%s", diff)
+	}
+	if d.Sysname() != "loop0" || d.Sysnum() != "0" || d.Devpath() != "/devices/virtual/block/loop0" {
+		t.Errorf("sysname %q sysnum %q devpath %q", d.Sysname(), d.Sysnum(), d.Devpath())
+	}
+	if _, err := DeviceFromUevent([]Property{{"DEVPATH", "/devices/x"}}); !errors.Is(err, ErrBadUevent) {
+		t.Errorf("without ACTION: %v", err)
+	}
+}
