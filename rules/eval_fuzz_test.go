@@ -36,7 +36,7 @@ func FuzzSubstitute(f *testing.F) {
 // hostMethods are the methods of Host; FakeHost records each call.
 var hostMethods = map[string]bool{
 	"SysAttr": true, "Parent": true, "LookupDevice": true, "Stat": true, "ReadDir": true, "Sysctl": true,
-	"Program": true, "Builtin": true, "ReadFile": true, "Cmdline": true, "LookupUser": true,
+	"Program": true, "Builtin": true, "ReadFile": true, "Cmdline": true, "InInitrd": true, "LookupUser": true,
 	"LookupGroup": true, "ControlProperty": true, "Arch": true, "Virt": true,
 }
 

@@ -159,7 +159,7 @@ func (e *event) importCmdline(t Token, m matcher) (bool, error) {
 	if err != nil {
 		return false, e.abortf(err, "Failed to read '%s' option from /proc/cmdline", t.Value)
 	}
-	v, found := cmdlineValue(line, t.Value)
+	v, found := cmdlineValue(line, t.Value, e.host.InInitrd(e.ctx))
 	if !found {
 		return m.op == OpNomatch, nil
 	}
@@ -167,9 +167,14 @@ func (e *event) importCmdline(t Token, m matcher) (bool, error) {
 	return m.op == OpMatch, nil
 }
 
-func cmdlineValue(line, key string) (value string, found bool) {
+// cmdlineValue looks for key as proc_cmdline_get_key does; "rd." words
+// count only in the initrd.
+func cmdlineValue(line, key string, initrd bool) (value string, found bool) {
 	var v *string
 	for _, w := range SplitCommand(line) {
+		if strings.HasPrefix(w, "rd.") && !initrd {
+			continue
+		}
 		rest, ok := cmdlineKeyPrefix(w, key)
 		switch {
 		case !ok:

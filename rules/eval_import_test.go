@@ -68,6 +68,10 @@ func TestEvalImports(t *testing.T) {
 		{name: "cmdline", dev: sataSda, rules: "IMPORT{cmdline}=\"net.ifnames\"\nIMPORT{cmdline}=\"quiet\"\nIMPORT{cmdline}=\"nope\", ENV{X}=\"1\"\nIMPORT{cmdline}=\"rd_lvm\"",
 			setup: func(h *FakeHost) { h.Cmd = `BOOT_IMAGE=/vmlinuz net.ifnames=1 net.ifnames=0 quiet rd-lvm="a b"` },
 			props: map[string]string{"net.ifnames": "0", "quiet": "1", "X": absent, "rd_lvm": "a b"}},
+		{name: "cmdline rd. outside initrd", dev: sataSda, rules: "IMPORT{cmdline}=\"rd.udev.log_level\", ENV{X}=\"1\"",
+			setup: func(h *FakeHost) { h.Cmd = "rd.udev.log_level=7" }, props: map[string]string{"X": absent}},
+		{name: "cmdline rd. in initrd", dev: sataSda, rules: "IMPORT{cmdline}=\"rd.udev.log_level\", ENV{X}=\"1\"",
+			setup: func(h *FakeHost) { h.Cmd = "rd.udev.log_level=7"; h.Initrd = true }, props: map[string]string{"X": "1", "rd.udev.log_level": "7"}},
 		{name: "parent", dev: sataSda + "/sda1", rules: `IMPORT{parent}="ID_*"`,
 			setup: func(h *FakeHost) {
 				h.DB["/sys/"+sataSda] = &DB{Props: []Property{{"ID_SERIAL", "QEMU_HARDDISK_QM00001"}, {"OTHER", "x"}}}

@@ -46,6 +46,9 @@ type Host interface {
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// Cmdline is the kernel command line (/proc/cmdline).
 	Cmdline(ctx context.Context) (string, error)
+	// InInitrd reports whether udevd runs in the initrd, where
+	// IMPORT{cmdline} also sees the "rd." words (in_initrd()).
+	InInitrd(ctx context.Context) bool
 	// LookupUser and LookupGroup resolve OWNER and GROUP names that hold
 	// substitutions, at event time (get_user_creds, get_group_creds).
 	LookupUser(ctx context.Context, name string) (uint32, error)

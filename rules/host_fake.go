@@ -24,6 +24,7 @@ type FakeHost struct {
 	// Builtins answer Builtin by name; a missing one fails.
 	Builtins map[string]func(argv []string, props []Property) ([]Property, error)
 	Cmd      string            // the kernel command line
+	Initrd   bool              // InInitrd's answer
 	Users    map[string]uint32 // user names
 	Groups   map[string]uint32 // group names
 	ArchName string
@@ -186,6 +187,12 @@ func (h *FakeHost) Cmdline(context.Context) (string, error) {
 		return "", err
 	}
 	return h.Cmd, nil
+}
+
+// InInitrd implements Host.
+func (h *FakeHost) InInitrd(context.Context) bool {
+	_ = h.record("InInitrd")
+	return h.Initrd
 }
 
 // LookupUser implements Host.
