@@ -29,8 +29,10 @@ type Device struct {
 	Ifindex int
 	Action  string // "add", "change", "remove", "move", "bind", "unbind", "online", "offline"
 	Seqnum  uint64
-	// Props are the kernel's properties: the uevent message's for the
-	// event's device, the uevent file's for a parent. In order.
+	// Props are the device's properties in order: for the event's device
+	// the uevent message's (DeviceFromUevent), for a parent what sd-device
+	// reads (DEVPATH, SUBSYSTEM, the uevent file's). DEVNAME is absolute
+	// here, as sd-device keeps it.
 	Props []Property
 	// DB is what the database holds from an earlier event; nil when the
 	// device has no database entry.
