@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -242,5 +243,20 @@ func TestDeviceFromUevent(t *testing.T) {
 	}
 	if _, err := DeviceFromUevent([]Property{{"DEVPATH", "/devices/x"}}); !errors.Is(err, ErrBadUevent) {
 		t.Errorf("without ACTION: %v", err)
+	}
+}
+
+func TestEvalGuards(t *testing.T) {
+	h := newTestHost()
+	rs := testRules(t, "ENV{A}=\"1\"\nENV{B}=\"1\"")
+	rs.Lines[1].Goto, rs.Lines[1].GotoLine = "back", 0 // a malformed backward jump
+	r, err := Eval(t.Context(), rs, eventDevice(t, h.Sysfs, sataSda, "add"), h)
+	if err != nil || len(r.Diagnostics) != 1 || !strings.Contains(r.Diagnostics[0].Message, "not forward") {
+		t.Errorf("backward GOTO: %v %v", err, r.Diagnostics)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Eval(ctx, rs, eventDevice(t, h.Sysfs, sataSda, "add"), h); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
 	}
 }
