@@ -257,7 +257,11 @@ func (h *Harness) rootImage(ctx context.Context, root string) (string, error) {
 	}
 	tmp := fmt.Sprintf("%s.%d.tmp", img, os.Getpid())
 	h.progress("making %s (mkfs.ext4 -d)", filepath.Base(img))
-	if err := runTool(ctx, "", "mkfs.ext4", "-q", "-F", "-L", "root", "-d", root, tmp, "4G"); err != nil {
+	if err := runTool(ctx, "", "mkfs.ext4", "-q", "-F", "-L", "root",
+		// A fixed UUID: the udev capture's by-uuid links stay the same
+		// from one image to the next.
+		"-U", "5f0c8e1a-7d2b-4e9c-a3f6-2b8d4c1e9a07", "-E", "hash_seed=5f0c8e1a-7d2b-4e9c-a3f6-2b8d4c1e9a07",
+		"-d", root, tmp, "4G"); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("make root image: %w", err)
 	}

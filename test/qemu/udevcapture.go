@@ -6,8 +6,10 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +41,8 @@ func conformanceDevices(disk string) []string {
 //   - rules/builtin/testdata/guest/sys.tar.gz: the guest's sysfs;
 //   - rules/builtin/testdata/guest/NAME/DEV.txt: `udevadm test-builtin
 //     NAME` for every device with a node or an interface;
+//   - rules/builtin/testdata/guest/blkid-raw/DEV.txt: `blkid -p -o export`
+//     of every block device, what libblkid found before the builtin;
 //   - rules/testdata/guest/export-db.txt and test/DEV.txt: udevd's
 //     database after the coldplug and `udevadm test --action=add`.
 func (h *Harness) CaptureUdev(ctx context.Context, k Kernel, repo string) error {
@@ -80,7 +84,7 @@ func writeUdevCapture(repo string, files map[string][]byte) error {
 	builtins := filepath.Join(repo, "rules", "builtin", "testdata", "guest")
 	rules := filepath.Join(repo, "rules", "testdata", "guest")
 	for _, d := range []string{builtins, rules} {
-		if err := os.RemoveAll(d); err != nil {
+		if err := clearCapture(d); err != nil {
 			return fmt.Errorf("capture udev: %w", err)
 		}
 	}
@@ -90,7 +94,7 @@ func writeUdevCapture(repo string, files map[string][]byte) error {
 			continue
 		}
 		dst := filepath.Join(rules, rel)
-		if rel == "sys.tar.gz" || strings.HasPrefix(rel, "builtin/") {
+		if rel == "sys.tar.gz" || strings.HasPrefix(rel, "builtin/") || strings.HasPrefix(rel, "blkid-raw/") {
 			dst = filepath.Join(builtins, strings.TrimPrefix(rel, "builtin/"))
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -98,6 +102,25 @@ func writeUdevCapture(repo string, files map[string][]byte) error {
 		}
 		if err := os.WriteFile(dst, b, 0o644); err != nil {
 			return fmt.Errorf("capture udev: %w", err)
+		}
+	}
+	return nil
+}
+
+// clearCapture removes an earlier capture from dir, all but its README.
+func clearCapture(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() != "README" {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
