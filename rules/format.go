@@ -1,0 +1,124 @@
+package rules
+
+import (
+	"strings"
+)
+
+// keyOfType is the key and fixed attribute each token type is written
+// with. IMPORT{program}="builtin" is written as IMPORT{builtin}, which
+// parses to the same token.
+var keyOfType = map[Type]struct{ key, attr string }{
+	TypeMAction: {"ACTION", ""}, TypeMDevpath: {"DEVPATH", ""}, TypeMKernel: {"KERNEL", ""},
+	TypeMDevlink: {"SYMLINK", ""}, TypeMName: {"NAME", ""}, TypeMEnv: {"ENV", ""},
+	TypeMConst: {"CONST", ""}, TypeMTag: {"TAG", ""}, TypeMSubsystem: {"SUBSYSTEM", ""},
+	TypeMDriver: {"DRIVER", ""}, TypeMAttr: {"ATTR", ""}, TypeMSysctl: {"SYSCTL", ""},
+	TypeMParentsKernel: {"KERNELS", ""}, TypeMParentsSubsystem: {"SUBSYSTEMS", ""},
+	TypeMParentsDriver: {"DRIVERS", ""}, TypeMParentsAttr: {"ATTRS", ""}, TypeMParentsTag: {"TAGS", ""},
+	TypeMTest: {"TEST", ""}, TypeMProgram: {"PROGRAM", ""},
+	TypeMImportFile: {"IMPORT", "file"}, TypeMImportProgram: {"IMPORT", "program"},
+	TypeMImportBuiltin: {"IMPORT", "builtin"}, TypeMImportDB: {"IMPORT", "db"},
+	TypeMImportCmdline: {"IMPORT", "cmdline"}, TypeMImportParent: {"IMPORT", "parent"},
+	TypeMResult: {"RESULT", ""},
+	TypeAOwner:  {"OWNER", ""}, TypeAGroup: {"GROUP", ""}, TypeAMode: {"MODE", ""},
+	TypeAOwnerID: {"OWNER", ""}, TypeAGroupID: {"GROUP", ""}, TypeAModeID: {"MODE", ""},
+	TypeATag: {"TAG", ""}, TypeASeclabel: {"SECLABEL", ""}, TypeAEnv: {"ENV", ""},
+	TypeAName: {"NAME", ""}, TypeADevlink: {"SYMLINK", ""}, TypeAAttr: {"ATTR", ""},
+	TypeASysctl: {"SYSCTL", ""}, TypeARunBuiltin: {"RUN", "builtin"}, TypeARunProgram: {"RUN", ""},
+}
+
+// optionText is the OPTIONS value of an option token.
+func optionText(t Token) (string, bool) {
+	switch t.Type {
+	case TypeAOptionsStringEscapeNone:
+		return "string_escape=none", true
+	case TypeAOptionsStringEscapeReplace:
+		return "string_escape=replace", true
+	case TypeAOptionsDBPersist:
+		return "db_persist", true
+	case TypeAOptionsInotifyWatch:
+		if t.Value == "0" {
+			return "nowatch", true
+		}
+		return "watch", true
+	case TypeAOptionsDevlinkPriority:
+		return "link_priority=" + t.Value, true
+	case TypeAOptionsLogLevel:
+		return "log_level=" + t.Value, true
+	case TypeAOptionsStaticNode:
+		return "static_node=" + t.Value, true
+	}
+	return "", false
+}
+
+// String writes the token as rule text: KEY{ATTR}OP"VALUE".
+func (t Token) String() string {
+	var b strings.Builder
+	if v, ok := optionText(t); ok {
+		b.WriteString("OPTIONS" + t.Op.String())
+		writeValue(&b, v)
+		return b.String()
+	}
+	k := keyOfType[t.Type]
+	b.WriteString(k.key)
+	attr := k.attr
+	if attr == "" {
+		attr = t.Attr
+	}
+	if attr != "" {
+		b.WriteString("{" + attr + "}")
+	}
+	b.WriteString(t.Op.String())
+	writeValue(&b, t.Value)
+	return b.String()
+}
+
+// writeValue quotes a value so that udev_rule_parse_value gives it back.
+// A plain "…" can hold anything but line ends and a trailing backslash
+// (a backslash only escapes a quote); those need e"…".
+func writeValue(b *strings.Builder, v string) {
+	if !strings.ContainsAny(v, "\n\r") && !strings.HasSuffix(v, `\`) {
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(v, `"`, `\"`))
+		b.WriteByte('"')
+		return
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`)
+	b.WriteString(`e"`)
+	b.WriteString(r.Replace(v))
+	b.WriteByte('"')
+}
+
+// String writes the line as one rule line that parses back to the same
+// tokens, label and GOTO. A kept line with no effect of its own must
+// have had a LABEL, perhaps an empty one, so it is written with LABEL="".
+func (l Line) String() string {
+	parts := make([]string, 0, len(l.Tokens)+2)
+	var flags lineFlags
+	for _, t := range l.Tokens {
+		parts = append(parts, t.String())
+		flags |= effectOf(t.Type)
+	}
+	if l.Label != "" || (flags == 0 && l.GotoLine < 0) {
+		var b strings.Builder
+		b.WriteString("LABEL=")
+		writeValue(&b, l.Label)
+		parts = append(parts, b.String())
+	}
+	if l.GotoLine >= 0 {
+		var b strings.Builder
+		b.WriteString("GOTO=")
+		writeValue(&b, l.Goto)
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Format writes lines as a rules file, one line each.
+func Format(lines []Line) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
