@@ -321,21 +321,26 @@ func (e *event) sysattr(d *Device, name string) (string, error) {
 	return v, err
 }
 
-// diagf records a message udevd logs at warning level or above.
+// diagf records a message udevd logs at warning level or above and goes
+// on.
 func (e *event) diagf(format string, args ...any) {
-	d := Diagnostic{Message: fmt.Sprintf(format, args...)}
+	e.record(Warning, fmt.Sprintf(format, args...))
+}
+
+func (e *event) warnf(format string, args ...any) { e.diagf(format, args...) }
+
+func (e *event) record(sev Severity, msg string) {
+	d := Diagnostic{Severity: sev, Message: msg}
 	if e.line != nil {
 		d.File, d.Line = e.line.File, e.line.Number
 	}
 	e.res.Diagnostics = append(e.res.Diagnostics, d)
 }
 
-func (e *event) warnf(format string, args ...any) { e.diagf(format, args...) }
-
 // abortf records the message and returns the error that ends the event.
 func (e *event) abortf(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	e.diagf("%s: %v", msg, err)
+	e.record(Error, fmt.Sprintf("%s: %v", msg, err))
 	return fmt.Errorf("%s:%d: %w: %s: %w", e.line.File, e.line.Number, ErrAborted, lowerFirst(msg), err)
 }
 

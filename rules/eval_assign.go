@@ -143,34 +143,36 @@ func parseID(s string) (uint32, bool) {
 }
 
 // assignPermID is OWNER, GROUP and MODE resolved when the rules loaded.
-// udevd keeps the id in a pointer and skips a zero one, so OWNER="root",
-// GROUP="root" and MODE="0000" change nothing (but := still makes the
-// key final).
+// An id of 4294967295 is UID_INVALID/GID_INVALID, what the loader keeps
+// for a name it could not resolve: it takes back an earlier OWNER or
+// GROUP, so the node keeps its default.
 func (e *event) assignPermID(t Token) {
 	r := e.res
 	switch t.Type {
 	case TypeAOwnerID:
-		if final(&r.OwnerFinal, t.Op) {
-			return
-		}
-		if id, err := strconv.ParseUint(t.Value, 10, 32); err == nil && id != 0 {
-			r.UID, r.UIDSet = uint32(id), true
+		if !final(&r.OwnerFinal, t.Op) {
+			r.UID, r.UIDSet = parsePermID(t.Value)
 		}
 	case TypeAGroupID:
-		if final(&r.GroupFinal, t.Op) {
-			return
-		}
-		if id, err := strconv.ParseUint(t.Value, 10, 32); err == nil && id != 0 {
-			r.GID, r.GIDSet = uint32(id), true
+		if !final(&r.GroupFinal, t.Op) {
+			r.GID, r.GIDSet = parsePermID(t.Value)
 		}
 	case TypeAModeID:
 		if final(&r.ModeFinal, t.Op) {
 			return
 		}
-		if m, err := strconv.ParseUint(t.Value, 8, 32); err == nil && m != 0 {
+		if m, err := strconv.ParseUint(t.Value, 8, 32); err == nil {
 			r.Mode, r.ModeSet = uint32(m), true
 		}
 	}
+}
+
+func parsePermID(v string) (uint32, bool) {
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || id == invalidID {
+		return 0, false
+	}
+	return uint32(id), true
 }
 
 // assignTag is TAG= (all tags dropped first, the earlier database's too),

@@ -97,7 +97,7 @@ func TestEvalPermissions(t *testing.T) {
 		{name: "ids", dev: sataSda, rules: `OWNER="10", GROUP="6", MODE="0660"`, check: wantPerm(10, true, 6, true, 0o660, true)},
 		{name: "names resolved late", dev: sataSda, setup: users, rules: "ENV{U}=\"disk-owner\"\nOWNER=\"$env{U}\", GROUP=\"di$env{NOPE}sk\"",
 			check: wantPerm(7, true, 6, true, 0, false)},
-		{name: "root id changes nothing", dev: sataSda, rules: "OWNER=\"10\"\nOWNER=\"root\"", check: wantPerm(10, true, 0, false, 0, false)},
+		{name: "root id", dev: sataSda, rules: "OWNER=\"10\"\nOWNER=\"root\", MODE=\"0000\"", check: wantPerm(0, true, 0, false, 0, true)},
 		{name: "final", dev: sataSda, rules: "MODE:=\"0600\"\nMODE=\"0666\"", check: wantPerm(0, false, 0, false, 0o600, true)},
 		{name: "unknown user", dev: sataSda, rules: "ENV{U}=\"nobody-here\"\nOWNER=\"$env{U}\"", diags: []string{"Unknown user 'nobody-here', ignoring"},
 			check: wantPerm(0, false, 0, false, 0, false)},
@@ -217,4 +217,17 @@ func TestEvalRunAndOptions(t *testing.T) {
 			}},
 		{name: "static_node does nothing", dev: sataSda, rules: `OPTIONS+="static_node=sda", MODE="0600"`, check: wantPerm(0, false, 0, false, 0o600, true)},
 	})
+}
+
+// A name the loader could not resolve is GID_INVALID, which takes back an
+// earlier GROUP.
+func TestEvalInvalidID(t *testing.T) {
+	h := newTestHost()
+	rs := testRules(t, `GROUP="6"`+"\n"+`GROUP="7"`)
+	rs.Lines[1].Tokens[0].Value = "4294967295"
+	r, err := Eval(t.Context(), rs, eventDevice(t, h.Sysfs, sataSda, "add"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPerm(0, false, 0, false, 0, false)(t, r, h)
 }

@@ -1,9 +1,6 @@
 package rules
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Result is what the rules decided for one event; the caller acts on it.
 type Result struct {
@@ -45,6 +42,9 @@ type Result struct {
 	WatchFinal bool
 	LogLevel   string // the last OPTIONS+="log_level=…" value, "" when none
 
+	// Diagnostics are what udevd logs at warning level or above while it
+	// evaluates (the parser's Diagnostic): Warning for what it ignores and
+	// goes on, Error for what ends the event (with ErrAborted).
 	Diagnostics []Diagnostic
 }
 
@@ -67,18 +67,6 @@ type Run struct {
 	Builtin string
 	Command string
 	Argv    []string
-}
-
-// Diagnostic is a message udevd would log at warning level or above
-// while evaluating a rule.
-type Diagnostic struct {
-	File    string
-	Line    int
-	Message string
-}
-
-func (d Diagnostic) String() string {
-	return fmt.Sprintf("%s:%d: %s", d.File, d.Line, d.Message)
 }
 
 // HasTag reports whether the event's device has tag among its current tags.

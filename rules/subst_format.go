@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// udevd's buffer sizes (udev-util.h). A substitution's output is cut to
-// one byte less, the C string's NUL taking the last.
+// udevd's buffer sizes (udev-util.h), with LineSize (UDEV_LINE_SIZE,
+// lex.go). A substitution's output is cut to one byte less, the C
+// string's NUL taking the last.
 const (
-	NameSize = 512   // UDEV_NAME_SIZE
-	PathSize = 1024  // UDEV_PATH_SIZE
-	LineSize = 16384 // UDEV_LINE_SIZE
+	NameSize = 512  // UDEV_NAME_SIZE
+	PathSize = 1024 // UDEV_PATH_SIZE
 )
 
 // substType is one of udevd's format substitutions.
