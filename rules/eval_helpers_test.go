@@ -1,209 +1,47 @@
 package rules
 
 import (
+	"fmt"
 	"io/fs"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
 )
 
-// This file builds rule lines from rule text for the evaluator's tests,
-// standing in for the parser: only what the tests use, with udevd's
-// operator corrections and token order.
-
-var tokenRE = regexp.MustCompile(`([A-Z]+)(?:\{([^}]*)\})?(==|!=|\+=|-=|:=|=)"((?:[^"\\]|\\.)*)"`)
-
-type keyTypes struct{ match, assign Type }
-
-var testKeys = map[string]keyTypes{
-	"ACTION": {TypeMAction, 0}, "DEVPATH": {TypeMDevpath, 0}, "KERNEL": {TypeMKernel, 0},
-	"SYMLINK": {TypeMDevlink, TypeADevlink}, "NAME": {TypeMName, TypeAName},
-	"ENV": {TypeMEnv, TypeAEnv}, "CONST": {TypeMConst, 0}, "TAG": {TypeMTag, TypeATag},
-	"SUBSYSTEM": {TypeMSubsystem, 0}, "DRIVER": {TypeMDriver, 0}, "ATTR": {TypeMAttr, TypeAAttr},
-	"SYSCTL": {TypeMSysctl, TypeASysctl}, "KERNELS": {TypeMParentsKernel, 0},
-	"SUBSYSTEMS": {TypeMParentsSubsystem, 0}, "DRIVERS": {TypeMParentsDriver, 0},
-	"ATTRS": {TypeMParentsAttr, 0}, "TAGS": {TypeMParentsTag, 0}, "TEST": {TypeMTest, 0},
-	"PROGRAM": {TypeMProgram, TypeMProgram}, "RESULT": {TypeMResult, 0},
-	"SECLABEL": {0, TypeASeclabel},
-}
-
-// parseTestLine turns one rule line into a Line (Goto unresolved).
-func parseTestLine(t testing.TB, text string) Line {
-	t.Helper()
-	var l Line
-	l.GotoLine = -1
-	for _, m := range tokenRE.FindAllStringSubmatch(text, -1) {
-		key, attr, opText, value := m[1], m[2], m[3], strings.ReplaceAll(m[4], `\"`, `"`)
-		op := map[string]Op{"==": OpMatch, "!=": OpNomatch, "+=": OpAdd, "-=": OpRemove, "=": OpAssign, ":=": OpAssignFinal}[opText]
-		switch key {
-		case "GOTO":
-			l.Goto = value
-			continue
-		case "LABEL":
-			l.Label = value
-			continue
-		}
-		l.Tokens = append(l.Tokens, testToken(t, key, attr, op, value))
-	}
-	sort.SliceStable(l.Tokens, func(i, j int) bool { return l.Tokens[i].Type < l.Tokens[j].Type })
-	return l
-}
-
-func testToken(t testing.TB, key, attr string, op Op, value string) Token {
-	t.Helper()
-	isMatch := op == OpMatch || op == OpNomatch
-	tok := Token{Op: op, Attr: attr, Value: value}
-	switch key {
-	case "IMPORT":
-		tok.Type = map[string]Type{"file": TypeMImportFile, "program": TypeMImportProgram, "builtin": TypeMImportBuiltin,
-			"db": TypeMImportDB, "cmdline": TypeMImportCmdline, "parent": TypeMImportParent}[attr]
-		if _, ok := LookupBuiltin(value); ok && attr == "program" {
-			tok.Type = TypeMImportBuiltin
-		}
-		tok.Attr = ""
-	case "RUN":
-		tok.Type = TypeARunProgram
-		if attr == "builtin" {
-			tok.Type = TypeARunBuiltin
-		}
-		tok.Attr = ""
-	case "OPTIONS":
-		tok = optionsToken(t, op, value)
-	case "OWNER", "GROUP", "MODE":
-		tok = permToken(key, op, value)
-	default:
-		kt, ok := testKeys[key]
-		if !ok {
-			t.Fatalf("test parser: unknown key %s", key)
-		}
-		tok.Type = kt.assign
-		if isMatch {
-			tok.Type = kt.match
-		}
-	}
-	return fixOp(key, tok)
-}
-
-// fixOp applies udevd's operator corrections.
-func fixOp(key string, tok Token) Token {
-	switch {
-	case key == "NAME" && tok.Op == OpAdd,
-		(key == "ENV" || key == "TAG" || key == "SECLABEL") && tok.Op == OpAssignFinal,
-		(key == "ATTR" || key == "SYSCTL") && (tok.Op == OpAdd || tok.Op == OpAssignFinal):
-		tok.Op = OpAssign
-	case (key == "PROGRAM" || key == "IMPORT") && tok.Op != OpNomatch:
-		tok.Op = OpMatch
-	}
-	return tok
-}
-
-func optionsToken(t testing.TB, op Op, v string) Token {
-	if op == OpAdd {
-		op = OpAssign
-	}
-	tok := Token{Op: op}
-	switch {
-	case v == "string_escape=none":
-		tok.Type = TypeAOptionsStringEscapeNone
-	case v == "string_escape=replace":
-		tok.Type = TypeAOptionsStringEscapeReplace
-	case v == "db_persist":
-		tok.Type = TypeAOptionsDBPersist
-	case v == "watch" || v == "nowatch":
-		tok.Type, tok.Value = TypeAOptionsInotifyWatch, map[bool]string{true: "1", false: "0"}[v == "watch"]
-	case strings.HasPrefix(v, "link_priority="):
-		tok.Type, tok.Value = TypeAOptionsDevlinkPriority, strings.TrimPrefix(v, "link_priority=")
-	case strings.HasPrefix(v, "log_level="):
-		tok.Type, tok.Value = TypeAOptionsLogLevel, strings.TrimPrefix(v, "log_level=")
-	case strings.HasPrefix(v, "static_node="):
-		tok.Type, tok.Value = TypeAOptionsStaticNode, strings.TrimPrefix(v, "static_node=")
-	default:
-		t.Fatalf("test parser: OPTIONS %q", v)
-	}
-	return tok
-}
-
-func permToken(key string, op Op, v string) Token {
-	if op == OpAdd {
-		op = OpAssign
-	}
-	if key == "MODE" {
-		if _, err := parseMode(v); err == nil {
-			return Token{Type: TypeAModeID, Op: op, Value: v}
-		}
-		return Token{Type: TypeAMode, Op: op, Value: v}
-	}
-	id, isID := parseID(v)
-	if v == "root" {
-		id, isID = 0, true
-	}
-	typ := map[string][2]Type{"OWNER": {TypeAOwner, TypeAOwnerID}, "GROUP": {TypeAGroup, TypeAGroupID}}[key]
-	if isID {
-		return Token{Type: typ[1], Op: op, Value: itoa(id)}
-	}
-	return Token{Type: typ[0], Op: op, Value: v}
-}
-
-func itoa(v uint32) string {
-	if v == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; v > 0; v /= 10 {
-		b = append([]byte{byte('0' + v%10)}, b...)
-	}
-	return string(b)
-}
-
-// testRules builds a rule set of one file from lines of rule text
-// (comments and blank lines skipped, numbered from 1), GOTOs resolved.
+// testRules parses rule text as the file "test.rules".
 func testRules(t testing.TB, text string) *Rules {
 	t.Helper()
 	return testRulesFile(t, "test.rules", text)
 }
 
-// testRulesFile is testRules for a named file; a line ending in '\'
-// continues on the next.
+// testRulesFile parses a rules file with the parser (ParseFile), names
+// resolved from testUsers, and fails the test on an Error diagnostic.
 func testRulesFile(t testing.TB, name, text string) *Rules {
 	t.Helper()
-	rs := &Rules{Files: []string{name}}
-	joined := ""
-	for i, s := range strings.Split(text, "\n") {
-		s = strings.TrimSpace(s)
-		if cont, ok := strings.CutSuffix(s, "\\"); ok {
-			joined += cont
-			continue
+	lines, diags := ParseFile(name, []byte(text), &Options{Users: testUsers{}})
+	for _, d := range diags {
+		if d.Severity == Error {
+			t.Errorf("parse: %v", d)
 		}
-		s, joined = joined+s, ""
-		if s == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		l := parseTestLine(t, s)
-		l.File, l.Number = name, i+1
-		rs.Lines = append(rs.Lines, l)
 	}
-	resolveTestGotos(rs)
-	return rs
+	return &Rules{Files: []string{name}, Lines: lines}
 }
 
-func resolveTestGotos(rs *Rules) {
-	for i := range rs.Lines {
-		l := &rs.Lines[i]
-		if l.Goto == "" {
-			continue
-		}
-		for j := i + 1; j < len(rs.Lines); j++ {
-			if rs.Lines[j].Label == l.Goto {
-				l.GotoLine = j
-				break
-			}
-		}
-		if l.GotoLine < 0 {
-			l.Goto = ""
-		}
+// testUsers are the users and groups the test rules name.
+type testUsers struct{}
+
+var testIDs = map[string]uint32{"tty": 5, "disk": 6, "dialout": 20, "kmem": 15, "input": 101, "video": 44,
+	"render": 105, "audio": 29, "cdrom": 24, "tape": 26, "floppy": 25, "sgx": 106, "kvm": 104, "lp": 7}
+
+func (testUsers) LookupUser(name string) (uint32, error) {
+	return 0, fmt.Errorf("%s: %w", name, ErrUnknownName)
+}
+
+func (testUsers) LookupGroup(name string) (uint32, error) {
+	if id, ok := testIDs[name]; ok {
+		return id, nil
 	}
+	return 0, fmt.Errorf("%s: %w", name, ErrUnknownName)
 }
 
 // sysTree builds a sysfs MapFS from files (path: content) and links

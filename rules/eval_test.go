@@ -132,7 +132,7 @@ func TestEvalMatches(t *testing.T) {
 		{name: "attr missing", dev: sataSda, rules: `ATTR{nope}=="", ENV{X}="1"`, props: map[string]string{"X": absent}},
 		{name: "attr through link", dev: sataSda, rules: `ATTR{device/model}=="QEMU HARDDISK", ENV{X}="1"`, props: map[string]string{"X": "1"}},
 		{name: "attr subsys kernel", dev: sataSda, rules: `ATTR{[dmi/id]sys_vendor}=="QEMU", ENV{X}="1"`, props: map[string]string{"X": "1"}},
-		{name: "attr substituted name", dev: sataSda, rules: `ENV{A}="size"` + "\n" + `ATTR{$env{A}}=="16777216", ENV{X}="1"`, props: map[string]string{"X": "1"}},
+		{name: "attrs substituted name", dev: sataSda + "/sda1", rules: `ATTRS{$kernel/partition}=="1", ENV{X}="$id"`, props: map[string]string{"X": "sda"}},
 		{name: "attr driver link value", dev: sataSdev, rules: `ATTR{driver}=="sd", ENV{X}="1"`, props: map[string]string{"X": "1"}},
 		{name: "attr other link refused", dev: sataSda, rules: `ATTR{device}=="?*", ENV{X}="1"`, props: map[string]string{"X": absent}},
 		{name: "const", dev: sataSda, rules: `CONST{arch}=="x86-64", CONST{virt}=="kvm|qemu", ENV{X}="1"`, props: map[string]string{"X": "1"}},
