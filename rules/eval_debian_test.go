@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -12,25 +13,28 @@ import (
 // rules.d, 50-udev-default's meson placeholders filled in as Debian
 // builds them) evaluated against the test machine.
 
+// debianRules loads the named files as udevd finds them installed in
+// /usr/lib/udev/rules.d (Load), failing the test on an Error diagnostic.
 func debianRules(t *testing.T, names ...string) *Rules {
 	t.Helper()
-	all := &Rules{}
+	fsys := fstest.MapFS{}
 	for _, n := range names {
 		data, err := os.ReadFile(filepath.Join("testdata", "eval", "rules.d", n))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := testRulesFile(t, n, string(data))
-		off := len(all.Lines)
-		for _, l := range rs.Lines {
-			if l.GotoLine >= 0 {
-				l.GotoLine += off
-			}
-			all.Lines = append(all.Lines, l)
-		}
-		all.Files = append(all.Files, n)
+		fsys["usr/lib/udev/rules.d/"+n] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
-	return all
+	rs, diags := Load(fsys, &Options{Users: testUsers{}})
+	for _, d := range diags {
+		if d.Severity == Error {
+			t.Errorf("load: %v", d)
+		}
+	}
+	if len(rs.Files) != len(names) {
+		t.Fatalf("loaded %v, want %d files", rs.Files, len(names))
+	}
+	return rs
 }
 
 func storageHost() *FakeHost {
