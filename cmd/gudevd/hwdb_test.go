@@ -38,17 +38,10 @@ func TestHwdbCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "lib/udev"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "lib/udev/hwdb.bin"), good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	corrupt := filepath.Join(t.TempDir(), "hwdb.bin")
-	if err := os.WriteFile(corrupt, good[:200], 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root, dir := t.TempDir(), t.TempDir()
+	writeTree(t, root, map[string]string{"lib/udev/hwdb.bin": string(good)})
+	writeTree(t, dir, map[string]string{"hwdb.bin": string(good[:200])})
+	corrupt := filepath.Join(dir, "hwdb.bin")
 	tests := []struct {
 		name       string
 		args       []string
