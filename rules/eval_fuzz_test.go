@@ -113,3 +113,28 @@ func FuzzEval(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEvalText evaluates whatever ParseFile makes of the text.
+func FuzzEvalText(f *testing.F) {
+	for _, s := range []string{
+		`KERNEL=="sd*", SUBSYSTEMS=="scsi", ATTRS{vendor}=="ATA", SYMLINK+="disk/$id-%n", GOTO="x"` + "\nLABEL=\"x\"",
+		`ENV{DEVTYPE}=="partition", IMPORT{parent}="ID_*", TAG+="systemd", RUN{builtin}+="kmod load $env{MODALIAS}"`,
+		`PROGRAM=="x %k", RESULT=="?*", NAME="%c{1+}", OPTIONS+="string_escape=replace"`,
+		`TEST{0644}=="../*/vendor", ATTR{queue/scheduler}="none", SYSCTL{net.ipv4.$kernel}="1", MODE="0660"`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 4096 || strings.Count(text, "*") > 8 {
+			t.Skip() // see FuzzEval
+		}
+		lines, _ := ParseFile("fuzz.rules", []byte(text), nil)
+		rs := &Rules{Files: []string{"fuzz.rules"}, Lines: lines}
+		h := newTestHost()
+		for _, p := range []string{sataSda, virtioNet} {
+			if r, _ := Eval(context.Background(), rs, eventDevice(t, h.Sysfs, p, "add"), h); r == nil {
+				t.Fatal("no result")
+			}
+		}
+	})
+}
