@@ -62,7 +62,9 @@ type Write struct {
 
 // Run is one RUN entry. Builtin is the builtin's name for RUN{builtin},
 // empty for a program. Command is the text after substitution; Argv is
-// it split as udevd splits it (for a program, argv[0] made absolute).
+// it split as udevd splits it (for a program, argv[0] below LibexecDir
+// unless absolute; nil when it has no first word, which udevd refuses to
+// run: "Invalid command").
 type Run struct {
 	Builtin string
 	Command string
