@@ -43,7 +43,12 @@ func TestEvalTags(t *testing.T) {
 	db := func(h *FakeHost) {}
 	runEvalCases(t, []evalCase{
 		{name: "add", dev: sataSda, rules: `TAG+="systemd", TAG+="uaccess"`, tags: []string{"systemd", "uaccess"},
-			props: map[string]string{"TAGS": ":systemd:uaccess:", "CURRENT_TAGS": ":systemd:uaccess:"}},
+			props: map[string]string{"TAGS": ":systemd:uaccess:", "CURRENT_TAGS": ":systemd:uaccess:"},
+			check: func(t *testing.T, r *Result, _ *FakeHost) {
+				if !r.HasTag("uaccess") || r.HasTag("seat") {
+					t.Error("HasTag")
+				}
+			}},
 		{name: "remove current only", dev: sataSda, rules: "TAG+=\"a\", TAG+=\"b\"\nTAG-=\"a\"", tags: []string{"b"},
 			check: func(t *testing.T, r *Result, _ *FakeHost) {
 				if d := cmp.Diff([]string{"a", "b"}, r.Tags); d != "" {
