@@ -18,8 +18,9 @@ type Device struct {
 	Props map[string]string
 }
 
-// Prop is one property a builtin sets; an empty Value unsets it, as
-// udev_builtin_add_property does.
+// Prop is one property a builtin sets. An empty Value sets the property
+// empty: udev_builtin_add_property would unset it, but no 252 builtin
+// passes it an empty value, and the rules engine keeps what it is given.
 type Prop struct {
 	Key, Value string
 }
