@@ -173,30 +173,13 @@ func usbModalias(d SysDevice) (string, bool) {
 	if err1 != nil || err2 != nil {
 		return "", false
 	}
-	vn, ok1 := parseHex16(v)
-	pn, ok2 := parseHex16(p)
+	vn, ok1 := safeAtou(v, 16, 16)
+	pn, ok2 := safeAtou(p, 16, 16)
 	if !ok1 || !ok2 {
 		return "", false
 	}
 	product, _ := d.Attr("product")
 	return fmt.Sprintf("usb:v%04Xp%04X:%s", vn, pn, product), true
-}
-
-// parseHex16 is systemd's safe_atoux16: strtoul in base 16 (leading
-// blanks and a 0x allowed, no sign), the whole string, at most 0xFFFF.
-func parseHex16(s string) (uint16, bool) {
-	s = strings.TrimLeft(s, " \t\n\v\f\r")
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		s = s[2:]
-	}
-	if s == "" || s[0] == '+' || s[0] == '-' {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 16, 16)
-	if err != nil {
-		return 0, false
-	}
-	return uint16(n), true
 }
 
 // sysDeviceFromID is sd_device_new_from_device_id: "b8:0" and "c1:3"

@@ -78,27 +78,3 @@ func TestHwdbBuiltinNoDatabase(t *testing.T) {
 		t.Fatalf("Hwdb without a database: %v, want ErrNoHWDB", err)
 	}
 }
-
-func TestParseHex16(t *testing.T) {
-	tests := []struct {
-		in   string
-		want uint16
-		ok   bool
-	}{
-		{"046d", 0x046d, true},
-		{"0x046D", 0x046d, true},
-		{" ffff", 0xffff, true},
-		{"10000", 0, false},
-		{"", 0, false},
-		{"-1", 0, false},
-		{"12g", 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, ok := parseHex16(tc.in)
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("parseHex16(%q) = %#x, %v; want %#x, %v", tc.in, got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
