@@ -34,8 +34,12 @@ type Diagnostic struct {
 	Message  string
 }
 
-// String is FILE:LINE: message, as udevd prints it.
+// String is FILE:LINE: message, as udevd prints it; FILE: message for a
+// diagnostic about a whole file or directory (Line 0).
 func (d Diagnostic) String() string {
+	if d.Line == 0 {
+		return fmt.Sprintf("%s: %s", d.File, d.Message)
+	}
 	return fmt.Sprintf("%s:%d: %s", d.File, d.Line, d.Message)
 }
 

@@ -91,14 +91,18 @@ func writeValue(b *strings.Builder, v string) {
 // String writes the line as one rule line that parses back to the same
 // tokens, label and GOTO. A kept line with no effect of its own must
 // have had a LABEL, perhaps an empty one, so it is written with LABEL="".
-func (l Line) String() string {
+func (l Line) String() string { return l.format(false) }
+
+// format writes the line; withLabel writes LABEL="" for a line a GOTO=""
+// jumps to.
+func (l Line) format(withLabel bool) string {
 	parts := make([]string, 0, len(l.Tokens)+2)
 	var flags lineFlags
 	for _, t := range l.Tokens {
 		parts = append(parts, t.String())
 		flags |= effectOf(t.Type)
 	}
-	if l.Label != "" || (flags == 0 && l.GotoLine < 0) {
+	if l.Label != "" || withLabel || (flags == 0 && l.GotoLine < 0) {
 		var b strings.Builder
 		b.WriteString("LABEL=")
 		writeValue(&b, l.Label)
@@ -113,11 +117,18 @@ func (l Line) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// Format writes lines as a rules file, one line each.
+// Format writes lines as a rules file, one line each. GotoLine indexes
+// lines, as ParseFile returns them.
 func Format(lines []Line) string {
-	var b strings.Builder
+	target := map[int]bool{}
 	for _, l := range lines {
-		b.WriteString(l.String())
+		if l.GotoLine >= 0 && l.Goto == "" {
+			target[l.GotoLine] = true
+		}
+	}
+	var b strings.Builder
+	for i, l := range lines {
+		b.WriteString(l.format(target[i]))
 		b.WriteByte('\n')
 	}
 	return b.String()

@@ -12,17 +12,13 @@ const LineSize = 16384
 // lexWhitespace is udevd's WHITESPACE, what skip_leading_chars skips.
 const lexWhitespace = " \t\n\r"
 
-// errLineTooLong is read_line's -ENOBUFS: a physical line of LineSize
-// bytes or more. udevd then stops reading the file.
-var errLineTooLong = errors.New("no buffer space available")
-
 // errBadPair is parse_line's -EINVAL.
 var errBadPair = errors.New("invalid key/value pair")
 
 // physLine is one physical line as read_line returns it.
 type physLine struct {
-	text string
-	err  error // errLineTooLong: this line and the rest are lost
+	text    string
+	tooLong bool // read_line's -ENOBUFS: this line and the rest are lost
 }
 
 // physLines splits data as read_line does: \n, \r and \0 end a line, and
@@ -38,7 +34,7 @@ func physLines(data []byte) []physLine {
 		// read_line checks its limit before each byte it reads, the end
 		// of the line included.
 		if n >= LineSize {
-			return append(out, physLine{err: errLineTooLong})
+			return append(out, physLine{tooLong: true})
 		}
 		end = n
 		var seen byte
@@ -93,7 +89,7 @@ func logicalLines(data []byte) (lines []logicalLine, failedAt int) {
 	inCont, ignore := false, false
 	nr := 0
 	for _, pl := range physLines(data) {
-		if pl.err != nil {
+		if pl.tooLong {
 			return lines, nr + 1
 		}
 		nr++

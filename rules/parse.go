@@ -40,7 +40,7 @@ func ParseFile(path string, data []byte, opt *Options) ([]Line, []Diagnostic) {
 	if failedAt > 0 {
 		// read_line failed: udevd keeps the lines before, skips the
 		// rest and never resolves this file's GOTOs.
-		d.add(failedAt, Error, "Failed to read rules file %s, ignoring: %v", path, errLineTooLong)
+		d.add(failedAt, Error, "Failed to read rules file %s, ignoring: No buffer space available", path)
 		return finishLines(path, parsed), d.list
 	}
 	parsed = resolveGotos(parsed, d)
@@ -549,13 +549,21 @@ func (p *lineParser) keySeclabel(pr pair) {
 	p.add(TypeASeclabel, pr.op, pr.attr, pr.value)
 }
 
-func (p *lineParser) keyGoto(pr pair) {
+// plainAssign checks GOTO and LABEL: no attribute, only =.
+func (p *lineParser) plainAssign(pr pair) bool {
 	if pr.hasAttr {
 		p.invalidAttr(pr.key)
-		return
+		return false
 	}
 	if pr.op != OpAssign {
 		p.invalidOp(pr.key)
+		return false
+	}
+	return true
+}
+
+func (p *lineParser) keyGoto(pr pair) {
+	if !p.plainAssign(pr) {
 		return
 	}
 	if p.pl.flags&lineHasGoto != 0 {
@@ -567,12 +575,7 @@ func (p *lineParser) keyGoto(pr pair) {
 }
 
 func (p *lineParser) keyLabel(pr pair) {
-	if pr.hasAttr {
-		p.invalidAttr(pr.key)
-		return
-	}
-	if pr.op != OpAssign {
-		p.invalidOp(pr.key)
+	if !p.plainAssign(pr) {
 		return
 	}
 	p.pl.label = pr.value

@@ -55,6 +55,7 @@ func commands() []command {
 		{"load", "load MODULE...                   load modules through the daemon", cmdLoad},
 		{"control", "control --exit|--reload|--log-level L", cmdControl},
 		{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
+		{"verify", "verify [--root DIR] [FILE|DIR...]  check rules files as udevd 252 reads them", cmdVerify},
 		{"hwdb", "hwdb --test=MODALIAS [--hwdb FILE] print the hwdb's properties of a MODALIAS", cmdHwdb},
 		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
 		{"kmod", "kmod load [NAME...]              udev's kmod builtin, through the daemon (80-drivers.rules)", cmdKmod},
