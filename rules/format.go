@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -132,4 +133,33 @@ func Format(lines []Line) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// typeNames are udevd's names of the token types (UdevRuleTokenType).
+var typeNames = [...]string{
+	TypeInvalid: "invalid",
+	TypeMAction: "M_ACTION", TypeMDevpath: "M_DEVPATH", TypeMKernel: "M_KERNEL", TypeMDevlink: "M_DEVLINK",
+	TypeMName: "M_NAME", TypeMEnv: "M_ENV", TypeMConst: "M_CONST", TypeMTag: "M_TAG",
+	TypeMSubsystem: "M_SUBSYSTEM", TypeMDriver: "M_DRIVER", TypeMAttr: "M_ATTR", TypeMSysctl: "M_SYSCTL",
+	TypeMParentsKernel: "M_PARENTS_KERNEL", TypeMParentsSubsystem: "M_PARENTS_SUBSYSTEM",
+	TypeMParentsDriver: "M_PARENTS_DRIVER", TypeMParentsAttr: "M_PARENTS_ATTR", TypeMParentsTag: "M_PARENTS_TAG",
+	TypeMTest: "M_TEST", TypeMProgram: "M_PROGRAM", TypeMImportFile: "M_IMPORT_FILE",
+	TypeMImportProgram: "M_IMPORT_PROGRAM", TypeMImportBuiltin: "M_IMPORT_BUILTIN", TypeMImportDB: "M_IMPORT_DB",
+	TypeMImportCmdline: "M_IMPORT_CMDLINE", TypeMImportParent: "M_IMPORT_PARENT", TypeMResult: "M_RESULT",
+	TypeAOptionsStringEscapeNone: "A_OPTIONS_STRING_ESCAPE_NONE", TypeAOptionsStringEscapeReplace: "A_OPTIONS_STRING_ESCAPE_REPLACE",
+	TypeAOptionsDBPersist: "A_OPTIONS_DB_PERSIST", TypeAOptionsInotifyWatch: "A_OPTIONS_INOTIFY_WATCH",
+	TypeAOptionsDevlinkPriority: "A_OPTIONS_DEVLINK_PRIORITY", TypeAOptionsLogLevel: "A_OPTIONS_LOG_LEVEL",
+	TypeAOwner: "A_OWNER", TypeAGroup: "A_GROUP", TypeAMode: "A_MODE",
+	TypeAOwnerID: "A_OWNER_ID", TypeAGroupID: "A_GROUP_ID", TypeAModeID: "A_MODE_ID",
+	TypeATag: "A_TAG", TypeAOptionsStaticNode: "A_OPTIONS_STATIC_NODE", TypeASeclabel: "A_SECLABEL",
+	TypeAEnv: "A_ENV", TypeAName: "A_NAME", TypeADevlink: "A_DEVLINK", TypeAAttr: "A_ATTR",
+	TypeASysctl: "A_SYSCTL", TypeARunBuiltin: "A_RUN_BUILTIN", TypeARunProgram: "A_RUN_PROGRAM",
+}
+
+// String is udevd's name of the type without its TK_ prefix.
+func (t Type) String() string {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
 }

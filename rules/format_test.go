@@ -111,3 +111,22 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+// TestTypeNames: every type up to typeMax has its udevd name, so a new
+// type cannot be added without one.
+func TestTypeNames(t *testing.T) {
+	seen := map[string]Type{}
+	for ty := TypeInvalid; ty < typeMax; ty++ {
+		s := ty.String()
+		if strings.HasPrefix(s, "Type(") {
+			t.Errorf("type %d has no name", ty)
+		}
+		if prev, ok := seen[s]; ok {
+			t.Errorf("types %d and %d are both %s", prev, ty, s)
+		}
+		seen[s] = ty
+	}
+	if !strings.HasPrefix(typeMax.String(), "Type(") {
+		t.Errorf("typeMax is named %s", typeMax)
+	}
+}

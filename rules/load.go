@@ -9,10 +9,10 @@ import (
 	"syscall"
 )
 
-// RulesDirs are udevd 252's rules directories, highest precedence first
+// rulesDirs are udevd 252's rules directories, highest precedence first
 // (CONF_PATHS("udev/rules.d")). On a merged /usr, /lib/udev/rules.d is
 // /usr/lib's again: its names are all taken already, so it adds nothing.
-var RulesDirs = []string{
+var rulesDirs = []string{
 	"/etc/udev/rules.d",
 	"/run/udev/rules.d",
 	"/usr/local/lib/udev/rules.d",
@@ -20,14 +20,14 @@ var RulesDirs = []string{
 	"/lib/udev/rules.d",
 }
 
-// Load reads the rules udevd would: every *.rules file of RulesDirs in
+// Load reads the rules udevd would: every *.rules file of rulesDirs in
 // fsys (rooted at "/"), as conf_files_list_strv lists them: a name in a
 // higher directory hides the same name lower down, hidden (dot) files are
 // skipped, and the files are read in the lexical order of their names. An
 // empty file, or a symlink to /dev/null, is skipped and so masks its
 // namesakes.
 func Load(fsys fs.FS, opt *Options) (*Rules, []Diagnostic) {
-	files, diags := listRules(fsys, RulesDirs)
+	files, diags := listRules(fsys, rulesDirs)
 	rs, more := LoadFiles(fsys, files, opt)
 	return rs, append(diags, more...)
 }
