@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +64,23 @@ func TestVerifyCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("masked by a link to /dev/null on disk, /lib a link to usr/lib", func(t *testing.T) {
+		root := t.TempDir()
+		writeTree(t, root, map[string]string{"usr/lib/udev/rules.d/60-warn.rules": "NAME+=\"x\"\n"})
+		if err := os.MkdirAll(filepath.Join(root, "etc/udev/rules.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/dev/null", filepath.Join(root, "etc/udev/rules.d/60-warn.rules")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("usr/lib", filepath.Join(root, "lib")); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runVerify(t, "--root", root)
+		if d := cmp.Diff("0 files, 0 rules, 0 errors, 0 warnings\n", errs); code != 0 || d != "" {
+			t.Errorf("exit %d, stderr (-want +got):\n%s", code, d)
+		}
+	})
 	t.Run("missing argument", func(t *testing.T) {
 		code, _, errs := runVerify(t, filepath.Join(root, "nope.rules"))
 		if code != 1 || !strings.Contains(errs, "nope.rules") {
