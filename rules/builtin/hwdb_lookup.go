@@ -16,6 +16,9 @@ import (
 // The walk is sd-hwdb's trie_search_f: literal bytes follow the trie's
 // children, and at every node the children '*', '?' and '[' start a
 // fnmatch(3) of every pattern below them against the rest of modalias.
+// sd-hwdb builds those patterns in a LINE_MAX (2048) buffer and misbehaves
+// past it; no pattern systemd-hwdb accepts from a hwdb.d line comes near,
+// and here a longer one is matched whole.
 func (db *HWDB) Lookup(modalias string) []Prop {
 	if i := strings.IndexByte(modalias, 0); i >= 0 {
 		modalias = modalias[:i] // sd-hwdb takes a C string
