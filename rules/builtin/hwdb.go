@@ -116,7 +116,7 @@ func OpenHWDB(path string) (*HWDB, error) {
 }
 
 // Close releases the mapping of a HWDB from OpenHWDB; the Props its
-// lookups returned stay valid.
+// lookups returned stay valid, and later lookups find nothing.
 func (db *HWDB) Close() error {
 	if db == nil || db.unmap == nil {
 		return nil

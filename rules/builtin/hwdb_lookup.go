@@ -20,6 +20,9 @@ import (
 // past it; no pattern systemd-hwdb accepts from a hwdb.d line comes near,
 // and here a longer one is matched whole.
 func (db *HWDB) Lookup(modalias string) []Prop {
+	if db == nil || db.data == nil {
+		return nil // closed
+	}
 	if i := strings.IndexByte(modalias, 0); i >= 0 {
 		modalias = modalias[:i] // sd-hwdb takes a C string
 	}

@@ -302,3 +302,22 @@ func FuzzParseHWDB(f *testing.F) {
 		}
 	})
 }
+
+func TestHWDBLookupAfterClose(t *testing.T) {
+	db, err := OpenHWDB(smallBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Lookup("lit:exact"); len(got) != 1 {
+		t.Fatalf("Lookup before Close = %v", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Lookup("lit:exact"); got != nil {
+		t.Errorf("Lookup after Close = %v, want nil", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
