@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install
+.PHONY: demo test hwdb-cache bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
@@ -55,9 +55,16 @@ deps:
 # Debian boot at 4 vCPUs, stock and with gudevd installed alongside; the
 # oracle and gudevd at 4 vCPUs with their timelines and memory; every fault
 # scenario at 4 vCPUs), which fail rather than skip when a tool is missing.
-test: deps
+test: deps hwdb-cache
 	$(GO) vet ./...
 	GUDEVD_REQUIRE_QEMU=1 $(GO) test -race -count=1 -timeout 60m ./...
+
+# hwdb-cache compiles bookworm's whole hwdb.bin with its own systemd-hwdb
+# into $HOME/.cache/gudevd/hwdb (rules/builtin/testdata/hwdb/regen.sh, which
+# also refreshes the hwdb conformance data from systemd-hwdb's answers):
+# the hwdb builtin's tests compare against it.
+hwdb-cache:
+	@test -f $(HOME)/.cache/gudevd/hwdb/full/lib/udev/hwdb.bin || sh rules/builtin/testdata/hwdb/regen.sh
 
 # demo boots Debian's 6.1 kernel at 16 vCPUs under systemd-udevd and under
 # gudevd and prints the side-by-side table.
