@@ -39,3 +39,29 @@ func TestWorkerPIDs(t *testing.T) {
 		t.Errorf("workerPIDs (-want +got):\n%s", diff)
 	}
 }
+
+// TestOutsideLoads keeps the workers none of whose threads is inside
+// finit_module (313) or init_module (175), as /proc/PID/task/TID/syscall
+// shows: those inside stay alive, since a kill there cuts the module's
+// init short in the kernel.
+func TestOutsideLoads(t *testing.T) {
+	proc := t.TempDir()
+	threads := map[string]string{
+		"20/task/20": "202 0x1 0x2\n",         // futex: idle
+		"21/task/21": "202 0x1\n",             // main thread idle ...
+		"21/task/22": "313 0x3 0x4 0x0\n",     // ... another in finit_module
+		"23/task/23": "running\n",             // in user space
+		"24/task/24": "175 0x7f 0x1000 0x0\n", // init_module
+	}
+	for dir, sc := range threads {
+		if err := os.MkdirAll(filepath.Join(proc, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, dir, "syscall"), []byte(sc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]int{20, 23}, outsideLoads(proc, []int{20, 21, 23, 24})); diff != "" {
+		t.Errorf("outsideLoads (-want +got):\n%s", diff)
+	}
+}
