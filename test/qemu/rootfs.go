@@ -175,17 +175,8 @@ func (h *Harness) configRoot(ctx context.Context, c BootConfig) (string, error) 
 		return dir, nil
 	}
 	h.progress("installing gudevd into a copy of the boot root (make install, systemctl enable, update-initramfs)")
-	// A root per state of the tree: older ones (about 1 GiB each) go.
-	stale, _ := filepath.Glob(filepath.Join(h.Cache, "boot", string(c)+"-*"))
-	for _, p := range append(stale, dir) {
-		if !strings.HasSuffix(p, ".ext4") {
-			if err := clearRoot(p); err != nil {
-				return "", err
-			}
-		}
-	}
-	if err := runTool(ctx, "", "cp", "-a", "--reflink=auto", base, dir); err != nil {
-		return "", fmt.Errorf("copy boot root: %w", err)
+	if err := copyRoot(ctx, base, dir, string(c)+"-*"); err != nil {
+		return "", err
 	}
 	if err := installGudevd(ctx, repo, dir); err != nil {
 		return "", err
@@ -194,6 +185,24 @@ func (h *Harness) configRoot(ctx context.Context, c BootConfig) (string, error) 
 		return "", fmt.Errorf("mark %s root built: %w", c, err)
 	}
 	return dir, nil
+}
+
+// copyRoot makes dir a fresh copy of the base root. A root per state of
+// the tree: the older ones matching stale in the boot cache (about 1 GiB
+// each) go first, with their images.
+func copyRoot(ctx context.Context, base, dir, stale string) error {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), stale))
+	for _, p := range append(old, dir) {
+		if !strings.HasSuffix(p, ".ext4") {
+			if err := clearRoot(p); err != nil {
+				return err
+			}
+		}
+	}
+	if err := runTool(ctx, "", "cp", "-a", "--reflink=auto", base, dir); err != nil {
+		return fmt.Errorf("copy boot root: %w", err)
+	}
+	return nil
 }
 
 // installGudevd is the README's install section, run against root.

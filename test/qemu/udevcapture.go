@@ -149,16 +149,8 @@ func (h *Harness) captureRoot(ctx context.Context) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err == nil {
 		return dir, nil
 	}
-	stale, _ := filepath.Glob(filepath.Join(h.Cache, "boot", "capture-*"))
-	for _, p := range append(stale, dir) {
-		if !strings.HasSuffix(p, ".ext4") {
-			if err := clearRoot(p); err != nil {
-				return "", err
-			}
-		}
-	}
-	if err := runTool(ctx, "", "cp", "-a", "--reflink=auto", base, dir); err != nil {
-		return "", fmt.Errorf("copy boot root: %w", err)
+	if err := copyRoot(ctx, base, dir, "capture-*"); err != nil {
+		return "", err
 	}
 	if err := installCapture(dir, bin); err != nil {
 		return "", err
