@@ -45,7 +45,8 @@ func hostBlkid(t *testing.T) BlkidProbe {
 
 // TestBlkidHost probes image files with the host's blkid through the
 // whole builtin: the GPT disk, its ext4 by --offset, an empty file and a
-// missing node (both nothing, as in udevd).
+// missing node (both nothing, as in udevd), a hint libblkid takes and one
+// it refuses.
 func TestBlkidHost(t *testing.T) {
 	probe := hostBlkid(t)
 	img := blkidImageFile(t)
@@ -58,26 +59,31 @@ func TestBlkidHost(t *testing.T) {
 		node string
 		argv []string
 		want []Prop
+		err  error
 	}{
 		{"gpt disk", img, nil, []Prop{
-			{"ID_PART_TABLE_UUID", imgDiskUUID}, {"ID_PART_TABLE_TYPE", "gpt"}}},
+			{"ID_PART_TABLE_UUID", imgDiskUUID}, {"ID_PART_TABLE_TYPE", "gpt"}}, nil},
 		{"ext4 at offset", img, []string{"--offset=1048576"}, []Prop{
 			{"ID_FS_LABEL", "a_b\"$\u00e9'x"}, {"ID_FS_LABEL_ENC", `a\x20b\x22\x24` + "\u00e9" + `\x27x`},
 			{"ID_FS_UUID", imgFSUUID}, {"ID_FS_UUID_ENC", imgFSUUID},
-			{"ID_FS_VERSION", "1.0"}, {"ID_FS_TYPE", "ext4"}, {"ID_FS_USAGE", "filesystem"}}},
+			{"ID_FS_VERSION", "1.0"}, {"ID_FS_TYPE", "ext4"}, {"ID_FS_USAGE", "filesystem"}}, nil},
 		{"ext4 noraid hex offset", img, []string{"-R", "-o", "0x100000"}, []Prop{
 			{"ID_FS_LABEL", "a_b\"$\u00e9'x"}, {"ID_FS_LABEL_ENC", `a\x20b\x22\x24` + "\u00e9" + `\x27x`},
 			{"ID_FS_UUID", imgFSUUID}, {"ID_FS_UUID_ENC", imgFSUUID},
-			{"ID_FS_VERSION", "1.0"}, {"ID_FS_TYPE", "ext4"}, {"ID_FS_USAGE", "filesystem"}}},
-		{"nothing found", zeros, nil, nil},
-		{"missing node", filepath.Join(t.TempDir(), "gone"), nil, nil},
+			{"ID_FS_VERSION", "1.0"}, {"ID_FS_TYPE", "ext4"}, {"ID_FS_USAGE", "filesystem"}}, nil},
+		{"nothing found", zeros, nil, nil, nil},
+		{"missing node", filepath.Join(t.TempDir(), "gone"), nil, nil, nil},
+		{"good hint", img, []string{"--hint=session_offset=0"}, []Prop{
+			{"ID_PART_TABLE_UUID", imgDiskUUID}, {"ID_PART_TABLE_TYPE", "gpt"}}, nil},
+		// libblkid refuses the hint's value, and udevd fails as blkid does.
+		{"bad hint", img, []string{"--hint=session_offset=x"}, nil, ErrBlkidFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := &Device{Syspath: "devices/virtual/block/test", Props: map[string]string{"DEVNAME": tt.node, "SUBSYSTEM": "block"}}
 			got, err := Blkid(t.Context(), dev, append([]string{"blkid"}, tt.argv...), probe)
-			if err != nil {
-				t.Fatal(err)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("error %v, want %v", err, tt.err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
