@@ -58,9 +58,10 @@ func programArgv(cmd string) []string {
 	return argv
 }
 
-// builtins are udevd 252's builtins in its table order, and whether each
-// runs only once per event (later IMPORT{builtin} of it give the first
-// run's outcome).
+// builtins are udevd 252's builtins in its table's order (the
+// UdevBuiltinCommand enum: usb_id before uaccess), and whether each runs
+// only once per event (later IMPORT{builtin} of it give the first run's
+// outcome). The order decides what a prefix names: "u" is usb_id.
 var builtins = []struct {
 	name    string
 	runOnce bool
@@ -74,8 +75,8 @@ var builtins = []struct {
 	{"net_id", false},
 	{"net_setup_link", false},
 	{"path_id", true},
-	{"uaccess", false},
 	{"usb_id", true},
+	{"uaccess", false},
 }
 
 // LookupBuiltin is udev_builtin_lookup: the builtin the first word of a

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // substEvent is an event for the SATA disk's partition after a parents
@@ -169,11 +171,27 @@ func TestSplitCommand(t *testing.T) {
 }
 
 func TestLookupBuiltin(t *testing.T) {
-	for in, want := range map[string]string{"path_id": "path_id", " hwdb --subsystem=usb": "hwdb", "path": "path_id", "net_": "net_id", "nope": ""} {
-		got, ok := LookupBuiltin(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("LookupBuiltin(%q) = %q, %v; want %q", in, got, ok, want)
-		}
+	cases := []struct {
+		name, cmd, want string
+	}{
+		{"exact", "path_id", "path_id"},
+		{"leading blanks and arguments", " hwdb --subsystem=usb", "hwdb"},
+		{"prefix", "path", "path_id"},
+		{"prefix of two", "net_", "net_id"},
+		// udev_builtin_lookup walks its table in enum order, where
+		// usb_id comes before uaccess.
+		{"u is usb_id", "u", "usb_id"},
+		{"ua is uaccess", "ua", "uaccess"},
+		{"empty word is the first", "", "blkid"},
+		{"unknown", "nope", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := LookupBuiltin(c.cmd)
+			if d := cmp.Diff(c.want, got); d != "" || ok != (c.want != "") {
+				t.Errorf("LookupBuiltin(%q) = %q, %v (-want +got):\n%s", c.cmd, got, ok, d)
+			}
+		})
 	}
 }
 
