@@ -98,23 +98,53 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 	return writeResult(*out, stdout, res)
 }
 
-// outsideLoads keeps the workers not inside a load syscall. A SIGKILL is
-// pending, not delivered, while finit_module runs the module's init, and
-// the init sees it: on 6.1 ahci's probe failed (-12, its SCSI error
-// handler thread could not be spawned) and the disk never appeared; on
-// 6.12 a crypto module's registration was cut short and every later load
-// needing its algorithm waited crypto_larval_wait's 60 s and failed with
-// ETIMEDOUT, holding the coldplug past its settle timeout. That is the
-// kernel's damage, not a daemon's fault to survive, so by default the
-// chaos kills workers only between loads.
+// outsideLoads keeps the workers every thread of which is blocked in a
+// syscall other than a load. A SIGKILL is pending, not delivered, while
+// finit_module runs the module's init, and the init sees it: on 6.1
+// ahci's probe failed (-12, its SCSI error handler thread could not be
+// spawned) and the disk never appeared; on 6.12 a crypto module's
+// registration was cut short and every later load needing its algorithm
+// waited crypto_larval_wait's 60 s and failed with ETIMEDOUT, holding the
+// coldplug past its settle timeout. That is the kernel's damage, not a
+// daemon's fault to survive, so by default the chaos kills workers only
+// between loads. A thread on a CPU reads "running" whether it is in user
+// space or inside finit_module (relocating, decompressing, running the
+// init: two WARNINGs of crypto_wait_for_test came from a worker killed
+// "running"), so a running thread keeps its worker alive too.
 func outsideLoads(proc string, pids []int) []int {
 	var out []int
 	for _, pid := range pids {
-		if _, in := workerSyscall(proc, pid); !in {
+		if blockedOutsideLoads(proc, pid) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// blockedOutsideLoads reports whether every thread of pid is blocked in a
+// syscall that is not a load, as /proc/PID/task/TID/syscall's first field
+// (a number, or "running") says.
+func blockedOutsideLoads(proc string, pid int) bool {
+	dir := filepath.Join(proc, strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "syscall"))
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return false
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil || n == sysFinitModule || n == sysInitModule {
+			return false
+		}
+	}
+	return true
 }
 
 // kill SIGKILLs one worker and says what it was doing. A worker that exited

@@ -40,17 +40,20 @@ func TestWorkerPIDs(t *testing.T) {
 	}
 }
 
-// TestOutsideLoads keeps the workers none of whose threads is inside
-// finit_module (313) or init_module (175), as /proc/PID/task/TID/syscall
-// shows: those inside stay alive, since a kill there cuts the module's
-// init short in the kernel.
+// TestOutsideLoads keeps the workers all of whose threads are blocked in
+// syscalls other than finit_module (313) and init_module (175), as
+// /proc/PID/task/TID/syscall shows: a kill inside a load cuts the
+// module's init short in the kernel, and a running thread may be inside
+// one.
 func TestOutsideLoads(t *testing.T) {
 	proc := t.TempDir()
 	threads := map[string]string{
 		"20/task/20": "202 0x1 0x2\n",         // futex: idle
 		"21/task/21": "202 0x1\n",             // main thread idle ...
 		"21/task/22": "313 0x3 0x4 0x0\n",     // ... another in finit_module
-		"23/task/23": "running\n",             // in user space
+		"23/task/23": "running\n",             // on a CPU: maybe inside finit_module
+		"25/task/25": "281 0x4 0x0\n",         // epoll_pwait: idle
+		"25/task/26": "0 0x3 0xc000\n",        // read
 		"24/task/24": "175 0x7f 0x1000 0x0\n", // init_module
 	}
 	for dir, sc := range threads {
@@ -61,7 +64,7 @@ func TestOutsideLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff([]int{20, 23}, outsideLoads(proc, []int{20, 21, 23, 24})); diff != "" {
+	if diff := cmp.Diff([]int{20, 25}, outsideLoads(proc, []int{20, 21, 23, 24, 25, 27})); diff != "" {
 		t.Errorf("outsideLoads (-want +got):\n%s", diff)
 	}
 }
