@@ -11,10 +11,10 @@ import (
 	"github.com/gudevd/gudevd/test/qemu"
 )
 
-// cmdFaults runs every fault scenario on every kernel at every vCPU count
+// cmdFaults runs the fault scenarios (-scenarios, default all) on every kernel at every vCPU count
 // of cpuList and writes OUT/faults.md, the faults table, rewritten after
 // each run, with each run's guest files and row in OUT/faults/.
-func cmdFaults(ctx context.Context, h *qemu.Harness, kernels []string, cpuList, out string) error {
+func cmdFaults(ctx context.Context, h *qemu.Harness, kernels []string, cpuList string, scenarios []string, out string) error {
 	counts, err := parseCounts(cpuList)
 	if err != nil {
 		return err
@@ -26,7 +26,7 @@ func cmdFaults(ctx context.Context, h *qemu.Harness, kernels []string, cpuList, 
 			return err
 		}
 		for _, cpus := range counts {
-			for _, sc := range qemu.FaultScenarios {
+			for _, sc := range scenarios {
 				row, err := h.RunFault(ctx, k, sc, cpus)
 				if err != nil {
 					return err

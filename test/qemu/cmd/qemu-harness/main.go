@@ -110,12 +110,16 @@ func run(ctx context.Context, args []string) error {
 			*out = "bench-results"
 		}
 		list := "4"
+		scs := qemu.FaultScenarios
 		fl.Visit(func(f *flag.Flag) {
-			if f.Name == "cpu-list" {
+			switch f.Name {
+			case "cpu-list":
 				list = *cpuList
+			case "scenarios":
+				scs = split(*scenarios)
 			}
 		})
-		return cmdFaults(ctx, h, split(*kernels), list, *out)
+		return cmdFaults(ctx, h, split(*kernels), list, scs, *out)
 	case "run":
 		return cmdRun(ctx, h, *kernel, *scenario, *cpus, *out)
 	case "demo":
