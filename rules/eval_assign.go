@@ -87,7 +87,7 @@ func (e *event) assignPerm(t Token) {
 		}
 		m, err := parseMode(v)
 		if err != nil {
-			e.diagf("Failed to parse mode '%s', ignoring: %v", v, err)
+			e.diagf("Failed to parse mode '%s', ignoring: %s", v, errText(err))
 			return
 		}
 		r.Mode, r.ModeSet = m, true
@@ -114,7 +114,7 @@ func (e *event) resolveID(name, what string, lookup func(context.Context, string
 	if name == "root" {
 		return 0, true
 	}
-	if id, ok := parseID(name); ok {
+	if id, ok := parseUID(name); ok {
 		return id, true
 	}
 	id, err := lookup(e.ctx, name)
@@ -127,19 +127,6 @@ func (e *event) resolveID(name, what string, lookup func(context.Context, string
 		return old, oldSet
 	}
 	return id, true
-}
-
-// parseID is parse_uid: decimal, no sign, no leading zero or blank, not
-// (uid_t)-1 or the 16-bit -1.
-func parseID(s string) (uint32, bool) {
-	if s == "" || s[0] < '0' || s[0] > '9' || len(s) > 1 && s[0] == '0' {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || v == 0xffffffff || v == 0xffff {
-		return 0, false
-	}
-	return uint32(v), true
 }
 
 // assignPermID is OWNER, GROUP and MODE resolved when the rules loaded.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"path"
-	"strconv"
 	"strings"
 )
 
@@ -186,22 +185,6 @@ func unixMode(m fs.FileMode) uint32 {
 		u |= 0o1000
 	}
 	return u
-}
-
-// parseMode is parse_mode: octal up to 07777, no sign.
-func parseMode(s string) (uint32, error) {
-	t := strings.TrimLeft(s, " \t\n\r\v\f")
-	if t == "" || t[0] == '+' || t[0] == '-' {
-		return 0, strconv.ErrSyntax
-	}
-	v, err := strconv.ParseUint(t, 8, 32)
-	if err != nil {
-		return 0, err
-	}
-	if v > 0o7777 {
-		return 0, strconv.ErrRange
-	}
-	return uint32(v), nil
 }
 
 // matchProgram is PROGRAM: it runs the command and, when it succeeds,

@@ -9,8 +9,9 @@ import (
 // with the terminating NUL.
 const LineSize = 16384
 
-// lexWhitespace is udevd's WHITESPACE, what skip_leading_chars skips.
-const lexWhitespace = " \t\n\r"
+// whitespace is systemd's WHITESPACE: what skip_leading_chars skips,
+// what separates the words of a command and of a PROGRAM result.
+const whitespace = " \t\n\r"
 
 // errBadPair is parse_line's -EINVAL.
 var errBadPair = errors.New("invalid key/value pair")
@@ -93,7 +94,7 @@ func logicalLines(data []byte) (lines []logicalLine, failedAt int) {
 			return lines, nr + 1
 		}
 		nr++
-		line := strings.TrimLeft(pl.text, lexWhitespace)
+		line := strings.TrimLeft(pl.text, whitespace)
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -146,7 +147,7 @@ type pair struct {
 // '}', whitespace, the operator, whitespace and the quoted value. It
 // returns ok false at the end of the line.
 func nextPair(s string) (p pair, rest string, ok bool, err error) {
-	s = strings.TrimLeft(s, lexWhitespace+",")
+	s = strings.TrimLeft(s, whitespace+",")
 	if s == "" {
 		return p, "", false, nil
 	}
@@ -156,7 +157,7 @@ func nextPair(s string) (p pair, rest string, ok bool, err error) {
 			return p, "", false, errBadPair
 		}
 		c := s[end]
-		if strings.IndexByte(lexWhitespace+"={", c) >= 0 {
+		if strings.IndexByte(whitespace+"={", c) >= 0 {
 			break
 		}
 		if strings.IndexByte("+-!:", c) >= 0 && end+1 < len(s) && s[end+1] == '=' {
@@ -171,13 +172,13 @@ func nextPair(s string) (p pair, rest string, ok bool, err error) {
 		}
 		p.attr, p.hasAttr, s = s[1:close], true, s[close+1:]
 	}
-	s = strings.TrimLeft(s, lexWhitespace)
+	s = strings.TrimLeft(s, whitespace)
 	var n int
 	p.op, n = lexOperator(s)
 	if p.op == OpInvalid {
 		return p, "", false, errBadPair
 	}
-	s = strings.TrimLeft(s[n:], lexWhitespace)
+	s = strings.TrimLeft(s[n:], whitespace)
 	p.value, rest, err = lexValue(s)
 	if err != nil {
 		return p, "", false, err

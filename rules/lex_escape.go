@@ -90,6 +90,7 @@ func digits(s string, n int, base uint32) (uint32, bool) {
 	return v, true
 }
 
+// digitValue is c as a hex digit, for the escapes and for strtoul.
 func digitValue(c byte) (uint32, bool) {
 	switch {
 	case c >= '0' && c <= '9':

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -261,8 +260,9 @@ func (p *lineParser) checkValue(key, value string, nonempty bool) {
 		p.warnf("Invalid value \"%s\" for %s (char %d: %s), ignoring.", value, key, 0, "empty value")
 		return
 	}
-	if fp := checkFormat(value); fp != nil {
-		p.warnf("Invalid value \"%s\" for %s (char %d: %s), ignoring.", value, key, fp.offset, fp.hint)
+	var fe *FormatError
+	if errors.As(CheckFormat(value), &fe) {
+		p.warnf("Invalid value \"%s\" for %s (char %d: %s), ignoring.", value, key, fe.Offset, fe.Hint)
 	}
 }
 
@@ -273,8 +273,9 @@ func (p *lineParser) checkAttr(key, attr string) bool {
 		p.invalidAttr(key)
 		return false
 	}
-	if fp := checkFormat(attr); fp != nil {
-		p.warnf("Invalid attribute \"%s\" for %s (char %d: %s), ignoring.", attr, key, fp.offset, fp.hint)
+	var fe *FormatError
+	if errors.As(CheckFormat(attr), &fe) {
+		p.warnf("Invalid attribute \"%s\" for %s (char %d: %s), ignoring.", attr, key, fe.Offset, fe.Hint)
 	}
 	return true
 }
@@ -437,8 +438,8 @@ func (p *lineParser) keyAttrs(pr pair) {
 
 func (p *lineParser) keyTest(pr pair) {
 	if pr.attr != "" {
-		if _, ok := parseModeValue(pr.attr); !ok {
-			p.errorf("Failed to parse mode '%s': %s", pr.attr, modeError(pr.attr))
+		if _, err := parseMode(pr.attr); err != nil {
+			p.errorf("Failed to parse mode '%s': %s", pr.attr, errText(err))
 			return
 		}
 	}
@@ -448,17 +449,6 @@ func (p *lineParser) keyTest(pr pair) {
 		return
 	}
 	p.add(TypeMTest, pr.op, pr.attr, pr.value)
-}
-
-// modeError is strerror of parse_mode's failure.
-func modeError(s string) string {
-	t := strings.TrimLeft(s, lexWhitespace+"\v\f")
-	if t != "" && t[0] != '+' && t[0] != '-' {
-		if _, err := parseCUnsigned(t, 8); err == nil || errors.Is(err, strconv.ErrRange) {
-			return "Numerical result out of range"
-		}
-	}
-	return "Invalid argument"
 }
 
 func (p *lineParser) keyProgram(pr pair) {

@@ -1,9 +1,7 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,12 +43,12 @@ func (p *lineParser) keyOptions(pr pair) {
 		return
 	}
 	if prio, ok := strings.CutPrefix(v, "link_priority="); ok {
-		n, err := parseCInt(prio)
-		if err != "" {
-			p.errorf("Failed to parse link priority '%s': %s", prio, err)
+		n, err := safeAtoi(prio)
+		if err != nil {
+			p.errorf("Failed to parse link priority '%s': %s", prio, errText(err))
 			return
 		}
-		p.add(TypeAOptionsDevlinkPriority, pr.op, "", strconv.Itoa(n))
+		p.add(TypeAOptionsDevlinkPriority, pr.op, "", strconv.Itoa(int(n)))
 		return
 	}
 	if level, ok := strings.CutPrefix(v, "log_level="); ok {
@@ -64,39 +62,14 @@ func (p *lineParser) keyOptions(pr pair) {
 	p.warnf("Invalid value for OPTIONS key, ignoring: '%s'", v)
 }
 
-// validLogLevel is log_level_from_string: a name, or a number up to
-// LOG_DEBUG.
+// validLogLevel is log_level_from_string: a name, or a number (safe_atou)
+// up to LOG_DEBUG.
 func validLogLevel(s string) bool {
 	if slices.Contains(logLevels, s) {
 		return true
 	}
-	n, err := parseCUnsigned(strings.TrimLeft(s, lexWhitespace+"\v\f"), 0)
-	return err == nil && n < uint64(len(logLevels))
-}
-
-// parseCInt is safe_atoi: strtol with base 0 after whitespace, the whole
-// string, within an int. It returns strerror of the failure, "" if none.
-func parseCInt(s string) (int, string) {
-	t := strings.TrimLeft(s, lexWhitespace+"\v\f")
-	neg := strings.HasPrefix(t, "-")
-	if neg || strings.HasPrefix(t, "+") {
-		t = t[1:]
-	}
-	v, err := parseCUnsigned(t, 0)
-	if errors.Is(err, strconv.ErrRange) {
-		return 0, "Numerical result out of range"
-	}
-	if err != nil {
-		return 0, "Invalid argument"
-	}
-	n := int64(v)
-	if neg {
-		n = -n
-	}
-	if v > math.MaxInt32+1 || n > math.MaxInt32 || n < math.MinInt32 {
-		return 0, "Numerical result out of range"
-	}
-	return int(n), ""
+	n, err := safeAtou(s, 0, 0)
+	return err == nil && n < uint32(len(logLevels))
 }
 
 // permKey describes OWNER, GROUP and MODE.
@@ -159,7 +132,7 @@ func (p *lineParser) keyMode(pr pair) {
 	if !p.permOp(&pr) {
 		return
 	}
-	if m, ok := parseModeValue(pr.value); ok {
+	if m, err := parseMode(pr.value); err == nil {
 		p.add(TypeAModeID, pr.op, "", fmt.Sprintf("%#o", m))
 		return
 	}

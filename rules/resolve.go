@@ -67,34 +67,6 @@ func lookupDB(fsys fs.FS, path, name string) (uint32, error) {
 	return 0, fmt.Errorf("%q in %s: %w", name, path, ErrUnknownName)
 }
 
-// parseUID is parse_uid (and parse_gid): decimal, no sign, no leading
-// zero or whitespace, and neither (uid_t)-1 nor the 16-bit (uid_t)-1,
-// which are never ids.
-func parseUID(s string) (uint32, bool) {
-	if s == "" || s[0] < '0' || s[0] > '9' || (s[0] == '0' && s != "0") {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || v == invalidID || v == 0xFFFF {
-		return 0, false
-	}
-	return uint32(v), true
-}
-
-// parseModeValue is parse_mode: octal after optional whitespace, no sign,
-// at most 07777.
-func parseModeValue(s string) (uint32, bool) {
-	s = strings.TrimLeft(s, lexWhitespace+"\v\f")
-	if s == "" || s[0] == '+' || s[0] == '-' {
-		return 0, false
-	}
-	v, err := parseCUnsigned(s, 8)
-	if err != nil || v > 0o7777 {
-		return 0, false
-	}
-	return uint32(v), true
-}
-
 // synthesized are the names systemd answers without asking NSS
 // (synthesize_user_creds, synthesize_group_creds). Debian's nobody group
 // is nogroup.

@@ -146,8 +146,6 @@ func (e *event) resultPart(attr string) (string, bool) {
 	return firstWord(p), true
 }
 
-const whitespace = " \t\n\r"
-
 // firstWord is s up to its first whitespace.
 func firstWord(s string) string {
 	if j := strings.IndexAny(s, whitespace); j >= 0 {

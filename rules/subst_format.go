@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -172,29 +171,4 @@ func CheckFormat(value string) error {
 		}
 	}
 	return nil
-}
-
-// parseResultIndex reads the N or N+ of %c{…} (safe_atou_optional_plus).
-func parseResultIndex(s string) (n int, plus bool, err error) {
-	s, plus = strings.CutSuffix(s, "+")
-	// safe_atou takes decimal digits after optional whitespace and '+';
-	// it refuses a '-'.
-	t := strings.TrimLeft(s, " \t\n\r")
-	t = strings.TrimPrefix(t, "+")
-	if t == "" || t[0] < '0' || t[0] > '9' {
-		return 0, false, fmt.Errorf("result index %q: %w", s, ErrInvalidFormat)
-	}
-	// strtoul with base 0: 0x… is hex, 0… octal.
-	base := 10
-	switch {
-	case strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X"):
-		base, t = 16, t[2:]
-	case len(t) > 1 && t[0] == '0':
-		base, t = 8, t[1:]
-	}
-	v, err := strconv.ParseUint(t, base, 32)
-	if err != nil || strings.Contains(t, "_") {
-		return 0, false, fmt.Errorf("result index %q: %w", s, ErrInvalidFormat)
-	}
-	return int(v), plus, nil
 }
