@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,9 +10,6 @@ import (
 
 	"github.com/gudevd/gudevd/rules/builtin"
 )
-
-// ErrNoDevice: no device at that path, or no parent (-ENODEV, -ENOENT).
-var ErrNoDevice = errors.New("no such device")
 
 // The helpers below read a sysfs tree given as an fs.FS rooted at /sys
 // (os.DirFS("/sys") or a fstest.MapFS) through rules/builtin's SysDevice,
@@ -58,11 +53,11 @@ func ReadSysAttr(fsys fs.FS, syspath, name string) (string, error) {
 func DeviceFromFS(fsys fs.FS, syspath string) (*Device, error) {
 	rel, ok := fsPath(syspath)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", syspath, ErrNoDevice)
+		return nil, fmt.Errorf("%s: %w", syspath, builtin.ErrNoDevice)
 	}
 	sd, err := builtin.NewSysDevice(fsys, rel)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoDevice, err)
+		return nil, err // it wraps builtin.ErrNoDevice
 	}
 	return fromSysDevice(sd), nil
 }
@@ -77,8 +72,9 @@ func fromSysDevice(sd builtin.SysDevice) *Device {
 	if d.Subsystem != "" {
 		d.Props = append(d.Props, Property{"SUBSYSTEM", d.Subsystem})
 	}
-	uevent, _ := fs.ReadFile(sd.FS, path.Join(sd.Path, "uevent"))
-	d.applyUevent(uevent)
+	for _, p := range sd.UeventProps() {
+		d.applyProp(p.Key, p.Value)
+	}
 	return d
 }
 
@@ -100,17 +96,6 @@ func DeviceFromUevent(props []Property) (*Device, error) {
 		return nil, ErrBadUevent
 	}
 	return d, nil
-}
-
-// applyUevent takes the KEY=VALUE lines of a uevent file.
-func (d *Device) applyUevent(data []byte) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok && k != "" {
-			d.applyProp(k, v)
-		}
-	}
 }
 
 // applyProp takes one property of a uevent.
@@ -148,15 +133,15 @@ func (d *Device) applyProp(k, v string) {
 
 // ParentFromFS finds the parent of the device at syspath as
 // sd_device_get_parent: the nearest leading directory that is a device;
-// ErrNoDevice when none is below /sys.
+// builtin.ErrNoDevice when none is below /sys.
 func ParentFromFS(fsys fs.FS, syspath string) (*Device, error) {
 	rel, ok := fsPath(syspath)
 	if !ok {
-		return nil, fmt.Errorf("parent of %s: %w", syspath, ErrNoDevice)
+		return nil, fmt.Errorf("parent of %s: %w", syspath, builtin.ErrNoDevice)
 	}
 	p, ok := builtin.SysDevice{FS: fsys, Path: rel}.Parent()
 	if !ok {
-		return nil, fmt.Errorf("parent of %s: %w", syspath, ErrNoDevice)
+		return nil, fmt.Errorf("parent of %s: %w", syspath, builtin.ErrNoDevice)
 	}
 	return fromSysDevice(p), nil
 }
@@ -166,7 +151,7 @@ func ParentFromFS(fsys fs.FS, syspath string) (*Device, error) {
 func LookupFromFS(fsys fs.FS, subsystem, sysname string) (*Device, error) {
 	sd, err := builtin.LookupSysDevice(fsys, subsystem, sysname)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoDevice, err)
+		return nil, err // it wraps builtin.ErrNoDevice
 	}
 	return fromSysDevice(sd), nil
 }

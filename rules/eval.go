@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // The errors of Eval.
@@ -304,7 +306,7 @@ func (e *event) parent(d *Device) (*Device, error) {
 	}
 	p, err := e.host.Parent(e.ctx, d.Syspath)
 	if err == nil && p == nil {
-		err = fmt.Errorf("parent of %s: %w", d.Syspath, ErrNoDevice)
+		err = fmt.Errorf("parent of %s: %w", d.Syspath, builtin.ErrNoDevice)
 	}
 	e.parents[d.Syspath] = parentVal{p, err}
 	return p, err

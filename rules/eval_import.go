@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gudevd/gudevd/internal/fnmatch"
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // applyImport handles the IMPORT keys. Each is a match: == holds when
@@ -215,7 +216,7 @@ func (e *event) importParent(t Token, m matcher) (bool, error) {
 		return false, nil
 	}
 	p, err := e.parent(e.dev)
-	if errors.Is(err, ErrNoDevice) {
+	if errors.Is(err, builtin.ErrNoDevice) {
 		return m.op == OpNomatch, nil
 	}
 	if err != nil {

@@ -14,7 +14,9 @@ var ErrProgramFailed = errors.New("program failed")
 // Host is everything Eval needs from the world; Eval has no other way to
 // touch it and no side effects of its own. Paths are absolute. A missing
 // file or attribute is an error satisfying errors.Is(err, fs.ErrNotExist);
-// Parent and LookupDevice return ErrNoDevice when there is no device.
+// Parent and LookupDevice return an error wrapping builtin.ErrNoDevice
+// (rules/builtin's sentinel: one for both packages) when there is no
+// device.
 type Host interface {
 	// SysAttr reads an attribute of the device at syspath with
 	// sd_device_get_sysattr_value's semantics (ReadSysAttr).

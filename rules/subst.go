@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // allowedInput are the characters udevd keeps, besides letters, digits
@@ -185,7 +187,7 @@ func (e *event) attrValue(attr string, truncated *bool) (string, bool) {
 // parentName is $parent: the node of the device's parent without "/dev/".
 func (e *event) parentName() (string, bool) {
 	p, err := e.parent(e.dev)
-	if errors.Is(err, ErrNoDevice) {
+	if errors.Is(err, builtin.ErrNoDevice) {
 		return "", true
 	}
 	if err != nil {

@@ -235,18 +235,33 @@ func (d SysDevice) Devtype() string {
 // Uevent is the KEY=value lines of the device's uevent file, the
 // properties the kernel sends with its events; nil when unreadable.
 func (d SysDevice) Uevent() map[string]string {
+	props := d.UeventProps()
+	if props == nil {
+		return nil
+	}
+	m := make(map[string]string, len(props))
+	for _, p := range props {
+		m[p.Key] = p.Value
+	}
+	return m
+}
+
+// UeventProps is the KEY=value lines of the device's uevent file in their
+// order, as device_read_uevent_file reads them: a line without '=' or
+// with an empty key is ignored. nil when the file is unreadable.
+func (d SysDevice) UeventProps() []Prop {
 	b, err := fs.ReadFile(d.FS, path.Join(d.Path, "uevent"))
 	if err != nil {
 		return nil
 	}
-	m := map[string]string{}
+	props := []Prop{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && k != "" {
+			props = append(props, Prop{k, v})
 		}
 	}
-	return m
+	return props
 }
 
 // Attr reads an attribute as sd_device_get_sysattr_value does: a file's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -134,5 +135,32 @@ func TestLookupSysDevice(t *testing.T) {
 	}
 	if _, err := LookupSysDevice(fsys, "ata_port", "ata1"); !errors.Is(err, ErrNoDevice) {
 		t.Errorf("ata_port ata1: err %v, want ErrNoDevice", err)
+	}
+}
+
+// The rules engine builds a parent's properties from UeventProps, whose
+// order is the file's (sd-device keeps its properties ordered).
+func TestSysDeviceUeventProps(t *testing.T) {
+	cases := []struct {
+		name, uevent string
+		want         []Prop
+	}{
+		{name: "in file order", uevent: "MAJOR=8\nMINOR=0\nDEVNAME=sda\nDEVTYPE=disk\n",
+			want: []Prop{{"MAJOR", "8"}, {"MINOR", "0"}, {"DEVNAME", "sda"}, {"DEVTYPE", "disk"}}},
+		{name: "value with =", uevent: "A==b\n", want: []Prop{{"A", "=b"}}},
+		{name: "no = or no key ignored", uevent: "junk\n=x\nB=1\n", want: []Prop{{"B", "1"}}},
+		{name: "empty file", uevent: "", want: []Prop{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"devices/x/uevent": &fstest.MapFile{Data: []byte(c.uevent), Mode: 0o444}}
+			d := SysDevice{FS: fsys, Path: "devices/x"}
+			if diff := cmp.Diff(c.want, d.UeventProps()); diff != "" {
+				t.Errorf("UeventProps (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := (SysDevice{FS: fstest.MapFS{}, Path: "devices/x"}).UeventProps(); got != nil {
+		t.Errorf("UeventProps of a missing file = %v, want nil", got)
 	}
 }
