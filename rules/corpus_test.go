@@ -33,11 +33,8 @@ func TestCorpus(t *testing.T) {
 	root := t.TempDir()
 	var files, rules, warnings int
 	for _, pkg := range corpusPackages {
-		deb := corpusDeb(t, cache, pkg)
 		dir := filepath.Join(root, pkg)
-		if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
-		}
+		extractDeb(t, corpusDeb(t, cache, pkg), dir)
 		n := 0
 		for _, p := range corpusRulesFiles(t, dir) {
 			data, err := os.ReadFile(p)
@@ -66,7 +63,7 @@ func TestCorpus(t *testing.T) {
 }
 
 // corpusCache is $HOME/.cache/gudevd/rules-corpus.
-func corpusCache(t *testing.T) string {
+func corpusCache(t testing.TB) string {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		t.Fatal(err)
@@ -79,30 +76,42 @@ func corpusCache(t *testing.T) string {
 }
 
 // corpusDeb is pkg's .deb in the cache, downloaded when missing.
-func corpusDeb(t *testing.T, cache, pkg string) string {
-	glob := func() []string {
-		m, err := filepath.Glob(filepath.Join(cache, pkg+"_*.deb"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	if m := glob(); len(m) > 0 {
-		return m[len(m)-1]
+func corpusDeb(t testing.TB, cache, pkg string) string {
+	if deb, ok := cachedDeb(t, cache, pkg); ok {
+		return deb
 	}
 	cmd := exec.Command("apt-get", "download", pkg)
 	cmd.Dir = cache
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("apt-get download %s: %v\n%s", pkg, err, out)
 	}
-	m := glob()
-	if len(m) == 0 {
+	deb, ok := cachedDeb(t, cache, pkg)
+	if !ok {
 		t.Fatalf("apt-get download %s left no %s_*.deb", pkg, pkg)
 	}
-	return m[len(m)-1]
+	return deb
 }
 
-func corpusRulesFiles(t *testing.T, dir string) []string {
+// cachedDeb is pkg's newest .deb in the cache, if there is one.
+func cachedDeb(t testing.TB, cache, pkg string) (string, bool) {
+	m, err := filepath.Glob(filepath.Join(cache, pkg+"_*.deb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) == 0 {
+		return "", false
+	}
+	return m[len(m)-1], true
+}
+
+// extractDeb unpacks a .deb into dir.
+func extractDeb(t testing.TB, deb, dir string) {
+	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v\n%s", deb, err, out)
+	}
+}
+
+func corpusRulesFiles(t testing.TB, dir string) []string {
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // debianRules loads the named files as udevd finds them installed in
 // /usr/lib/udev/rules.d (Load), failing the test on an Error diagnostic.
-func debianRules(t *testing.T, names ...string) *Rules {
+func debianRules(t testing.TB, names ...string) *Rules {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for _, n := range names {

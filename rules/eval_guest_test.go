@@ -24,7 +24,7 @@ import (
 // keys of udevd's output.
 
 // guestDB reads testdata/guest/export-db.txt: every device's E: lines.
-func guestDB(t *testing.T) map[string][]Property {
+func guestDB(t testing.TB) map[string][]Property {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "guest", "export-db.txt"))
 	if err != nil {
@@ -88,7 +88,7 @@ func guestFile(devpath string) string {
 
 // guestHost answers for the device at devpath, whose udevadm test output
 // is want.
-func guestHost(t *testing.T, h *FakeHost, devpath string, want []Property) {
+func guestHost(t testing.TB, h *FakeHost, devpath string, want []Property) {
 	keys := func(prefixes ...string) []Property {
 		var out []Property
 		for _, p := range want {
@@ -175,7 +175,7 @@ func normalProps(ps []Property) map[string]string {
 	return m
 }
 
-func guestRules(t *testing.T) *Rules {
+func guestRules(t testing.TB) *Rules {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "eval", "rules.d", "*.rules"))
 	if err != nil {
@@ -189,51 +189,81 @@ func guestRules(t *testing.T) *Rules {
 	return debianRules(t, names...)
 }
 
-func TestGuestConformance(t *testing.T) {
+// guestCapture is one device of the guest: its devpath and what udevd's
+// `udevadm test` printed for it.
+type guestCapture struct {
+	devpath string
+	want    []Property
+}
+
+// guestSetup is what the guest test and BenchmarkEvalGuest share: the
+// captured sysfs, systemd 252.39's rules, the database's entries and
+// every device's capture.
+func guestSetup(t testing.TB) (fs.FS, *Rules, map[string]*DB, []guestCapture) {
+	t.Helper()
 	sysfs, err := sysfstest.Load(filepath.Join("builtin", "testdata", "guest", "sys.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := guestRules(t)
-	db := guestDB(t)
-	caps, err := filepath.Glob(filepath.Join("testdata", "guest", "test", "*.txt"))
-	if err != nil || len(caps) == 0 {
+	db := map[string]*DB{}
+	for p, props := range guestDB(t) {
+		db["/sys"+p] = dbEntry(props)
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "guest", "test", "*.txt"))
+	if err != nil || len(files) == 0 {
 		t.Fatalf("no captures: %v", err)
 	}
-	same := 0
-	for _, c := range caps {
-		devpath := "/" + strings.ReplaceAll(strings.TrimSuffix(filepath.Base(c), ".txt"), "!", "/")
-		want, _, err := kvFile(c)
+	caps := make([]guestCapture, 0, len(files))
+	for _, f := range files {
+		want, _, err := kvFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		diff := guestDiff(t, sysfs, rs, db, devpath, want)
+		devpath := "/" + strings.ReplaceAll(strings.TrimSuffix(filepath.Base(f), ".txt"), "!", "/")
+		caps = append(caps, guestCapture{devpath, want})
+	}
+	return sysfs, guestRules(t), db, caps
+}
+
+func TestGuestConformance(t *testing.T) {
+	sysfs, rs, db, caps := guestSetup(t)
+	same := 0
+	for _, c := range caps {
+		diff := guestDiff(t, sysfs, rs, db, c)
 		if diff == "" {
 			same++
 			continue
 		}
-		t.Errorf("%s (-udevd +gudevd):\n%s", devpath, diff)
+		t.Errorf("%s (-udevd +gudevd):\n%s", c.devpath, diff)
 	}
 	t.Logf("%d of %d devices as udevd 252", same, len(caps))
 }
 
-func guestDiff(t *testing.T, sysfs fs.FS, rs *Rules, db map[string][]Property, devpath string, want []Property) string {
+// guestEvent is the add event of a captured device and the fake Host
+// answering for it as the guest did.
+func guestEvent(t testing.TB, sysfs fs.FS, db map[string]*DB, c guestCapture) (*FakeHost, *Device, error) {
 	h := newTestHost()
 	h.Sysfs = sysfs
-	for p, props := range db {
-		h.DB["/sys"+p] = dbEntry(props)
-	}
-	guestHost(t, h, devpath, want)
-	dev, err := DeviceFromFS(sysfs, "/sys"+devpath)
+	h.DB = db
+	guestHost(t, h, c.devpath, c.want)
+	dev, err := DeviceFromFS(sysfs, "/sys"+c.devpath)
 	if err != nil {
-		return err.Error()
+		return nil, nil, err
 	}
 	dev.Action = "add"
 	dev.Props = append(dev.Props, Property{"ACTION", "add"})
-	dev.DB = h.DB["/sys"+devpath]
+	dev.DB = db["/sys"+c.devpath]
+	return h, dev, nil
+}
+
+func guestDiff(t *testing.T, sysfs fs.FS, rs *Rules, db map[string]*DB, c guestCapture) string {
+	h, dev, err := guestEvent(t, sysfs, db, c)
+	if err != nil {
+		return err.Error()
+	}
 	r, err := Eval(t.Context(), rs, dev, h)
 	if err != nil {
 		return err.Error()
 	}
-	return cmp.Diff(normalProps(want), normalProps(r.Properties))
+	return cmp.Diff(normalProps(c.want), normalProps(r.Properties))
 }
