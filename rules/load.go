@@ -4,9 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // rulesDirs are udevd 252's rules directories, highest precedence first
@@ -32,36 +33,17 @@ func Load(fsys fs.FS, opt *Options) (*Rules, []Diagnostic) {
 	return rs, append(diags, more...)
 }
 
-// listRules is conf_files_list_strv(".rules") over dirs.
+// listRules is conf_files_list_strv(".rules") over dirs (builtin's
+// ConfFiles, which the .link files use too), a directory it could not
+// read a warning.
 func listRules(fsys fs.FS, dirs []string) ([]string, []Diagnostic) {
-	byName := map[string]string{}
+	files, errs := builtin.ConfFiles(fsys, dirs, ".rules")
 	var diags []Diagnostic
-	for _, dir := range dirs {
-		entries, err := fs.ReadDir(fsys, fsPathOf(dir))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			// udevd logs this at debug level and goes on without the
-			// directory.
-			diags = append(diags, Diagnostic{File: dir, Severity: Warning,
-				Message: "Failed to open directory '" + dir + "': " + errText(err)})
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if !strings.HasSuffix(name, ".rules") || strings.HasPrefix(name, ".") {
-				continue
-			}
-			if _, ok := byName[name]; !ok {
-				byName[name] = path.Join(dir, name)
-			}
-		}
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	files := make([]string, len(names))
-	for i, n := range names {
-		files[i] = byName[n]
+	for _, e := range errs {
+		// udevd logs this at debug level and goes on without the
+		// directory.
+		diags = append(diags, Diagnostic{File: e.Dir, Severity: Warning,
+			Message: "Failed to open directory '" + e.Dir + "': " + errText(e.Err)})
 	}
 	return files, diags
 }

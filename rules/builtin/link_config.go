@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 )
 
@@ -102,7 +101,8 @@ type ConditionTest func(c LinkCondition) bool
 func LoadLinkConfigs(ctx context.Context, root fs.FS, test ConditionTest) ([]*LinkConfig, error) {
 	var configs []*LinkConfig
 	var errs []error
-	for _, file := range listConfFiles(root, linkDirs[:], ".link") {
+	files, _ := ConfFiles(root, linkDirs[:], ".link") // an unreadable directory holds no files for udevd either
+	for _, file := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("load .link files: %w", err)
 		}
@@ -116,38 +116,6 @@ func LoadLinkConfigs(ctx context.Context, root fs.FS, test ConditionTest) ([]*Li
 		}
 	}
 	return configs, errors.Join(errs...)
-}
-
-// listConfFiles is conf_files_list_strv: the files ending in suffix in
-// dirs (not dot files), the first directory's winning for a name, sorted
-// by name; absolute paths.
-func listConfFiles(root fs.FS, dirs []string, suffix string) []string {
-	byName := map[string]string{}
-	for _, d := range dirs {
-		entries, err := fs.ReadDir(root, d)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			n := e.Name()
-			if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, suffix) {
-				continue
-			}
-			if _, ok := byName[n]; !ok {
-				byName[n] = path.Join(d, n)
-			}
-		}
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	files := make([]string, len(names))
-	for i, n := range names {
-		files[i] = "/" + byName[n]
-	}
-	return files
 }
 
 // loadLinkFile parses one .link file and its drop-ins
@@ -169,7 +137,8 @@ func loadLinkFile(root fs.FS, file string) (*LinkConfig, error) {
 	for i, d := range linkDirs {
 		dropinDirs[i] = path.Join(d, path.Base(file)+".d")
 	}
-	for _, d := range listConfFiles(root, dropinDirs, ".conf") {
+	dropins, _ := ConfFiles(root, dropinDirs, ".conf")
+	for _, d := range dropins {
 		b, err := fs.ReadFile(root, strings.TrimPrefix(d, "/"))
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", d, err)
