@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gudevd/gudevd/rules/builtin"
@@ -160,14 +161,7 @@ type strSet struct {
 	list []string
 }
 
-func (s *strSet) has(v string) bool {
-	for _, x := range s.list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
+func (s *strSet) has(v string) bool { return slices.Contains(s.list, v) }
 
 func (s *strSet) add(v string) {
 	if !s.has(v) {
@@ -176,11 +170,8 @@ func (s *strSet) add(v string) {
 }
 
 func (s *strSet) remove(v string) {
-	for i, x := range s.list {
-		if x == v {
-			s.list = append(s.list[:i], s.list[i+1:]...)
-			return
-		}
+	if i := slices.Index(s.list, v); i >= 0 {
+		s.list = slices.Delete(s.list, i, i+1)
 	}
 }
 

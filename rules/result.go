@@ -1,6 +1,9 @@
 package rules
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Result is what the rules decided for one event; the caller acts on it.
 type Result struct {
@@ -72,14 +75,7 @@ type Run struct {
 }
 
 // HasTag reports whether the event's device has tag among its current tags.
-func (r *Result) HasTag(tag string) bool {
-	for _, t := range r.CurrentTags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
-}
+func (r *Result) HasTag(tag string) bool { return slices.Contains(r.CurrentTags, tag) }
 
 // Property returns the value of key after the rules.
 func (r *Result) Property(key string) (string, bool) {
