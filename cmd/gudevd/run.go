@@ -57,6 +57,8 @@ func commands() []command {
 		{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
 		{"verify", "verify [--root DIR] [FILE|DIR...]  check rules files as udevd 252 reads them", cmdVerify},
 		{"hwdb", "hwdb --test=MODALIAS [--hwdb FILE] print the hwdb's properties of a MODALIAS", cmdHwdb},
+		{"test", "test [--action A] [--root DIR] DEVPATH   print what the rules make of a device, as udevadm test", cmdTest},
+		{"test-builtin", "test-builtin [--action A] [--root DIR] 'NAME [ARGS]' DEVPATH   run one builtin, as udevadm test-builtin", cmdTestBuiltin},
 		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},
 		{"kmod", "kmod load [NAME...]              udev's kmod builtin, through the daemon (80-drivers.rules)", cmdKmod},
 		{"worker", "worker                           (internal) a module-load worker", cmdWorker},
