@@ -75,7 +75,7 @@ type ruleArgs struct {
 func parseRuleArgs(e *env, name, usage string, n int, args []string) (ruleArgs, error) {
 	fl := newFlags(e, name)
 	action := fl.String("action", "add", "the event's `ACTION`")
-	root := fl.String("root", "/", "the system's root `DIR`: its rules, /sys, /run/udev/data, /etc, the hwdb")
+	root := fl.String("root", "/", "the system's root `DIR`: its rules, /sys, /run/udev/data, /etc, the hwdb; programs and blkid run only for /")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: gudevd %s %s\n", name, usage)
 		fl.PrintDefaults()
@@ -196,17 +196,38 @@ func printDiagnostics(w io.Writer, diags []rules.Diagnostic) {
 }
 
 // ruleSession is what test and test-builtin run the rules with: a Host
-// over the system below root, its programs in a pool of
-// `gudevd program-worker` processes, its builtins with the system's hwdb,
-// naming scheme, .link files and blkid.
+// over the system below root, its builtins with the system's hwdb, naming
+// scheme and .link files. On the running system (root "/") programs run
+// in a pool of `gudevd program-worker` processes and blkid probes the
+// nodes; below another root there are no nodes to run them on (their
+// argv names this machine's /dev), so PROGRAM, IMPORT{program} and blkid
+// fail there with errors.ErrUnsupported rather than probe the wrong
+// devices.
 type ruleSession struct {
 	root, sysfs fs.FS
 	host        *rulehost.Host
 	env         *builtin.Env
-	runner      *programs.Runner
+	runner      *programs.Runner // nil below another root
 }
 
 func newRuleSession(ctx context.Context, e *env, root string) (*ruleSession, error) {
+	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), env: &builtin.Env{}}
+	cfg := rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Builtins: s.env}
+	if filepath.Clean(root) == "/" {
+		runner, err := newTestRunner(e)
+		if err != nil {
+			return nil, err
+		}
+		s.runner, cfg.Programs = runner, runner
+	}
+	s.host = rulehost.New(cfg)
+	s.setupBuiltins(ctx, e, root)
+	return s, nil
+}
+
+// newTestRunner is the pool of program workers, with udevadm test's event
+// timeout; its workers start with the first program.
+func newTestRunner(e *env) (*programs.Runner, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary: %w", err)
@@ -217,10 +238,7 @@ func newRuleSession(ctx context.Context, e *env, root string) (*ruleSession, err
 	if err != nil {
 		return nil, fmt.Errorf("start program workers: %w", err)
 	}
-	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), runner: runner, env: &builtin.Env{}}
-	s.host = rulehost.New(rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Programs: runner, Builtins: s.env})
-	s.setupBuiltins(ctx, e, root)
-	return s, nil
+	return runner, nil
 }
 
 // setupBuiltins fills the Env as udevd's udev_builtin_init does: what is
@@ -239,7 +257,7 @@ func (s *ruleSession) setupBuiltins(ctx context.Context, e *env, root string) {
 	s.env.Scheme = scheme
 	if blkid, err := rulehost.FindBlkid(s.root); err != nil {
 		e.log.Warn("blkid builtin unavailable", "err", err)
-	} else {
+	} else if s.runner != nil {
 		s.env.Blkid = rulehost.BlkidProbe(s.runner, blkid)
 	}
 	if run, err := fs.Sub(s.root, "run"); err == nil {
@@ -267,7 +285,9 @@ func (s *ruleSession) close(ctx context.Context) {
 	if s.env.HWDB != nil {
 		s.env.HWDB.Close()
 	}
-	s.runner.Close(ctx)
+	if s.runner != nil {
+		s.runner.Close(ctx)
+	}
 }
 
 // cmdlineValue is the value of the last key=value word of the kernel

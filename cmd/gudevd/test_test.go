@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -368,4 +369,90 @@ func TestGuestTest(t *testing.T) {
 		same++
 	}
 	t.Logf("%d of %d devices as udevadm test 252", same, len(caps))
+}
+
+// TestTestCommand runs `gudevd test` and `gudevd test-builtin` end to
+// end on a small tree on disk: rules read from --root, the device from its
+// sys, the database entry's timestamp kept; nothing is written below
+// --root.
+func TestTestCommand(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"usr/lib/udev/rules.d/50-test.rules":         `KERNEL=="null", SYMLINK+="nullish", TAG+="t", ENV{FOO}="bar", RUN+="/bin/echo $kernel"` + "\n",
+		"sys/devices/virtual/mem/null/uevent":        "MAJOR=1\nMINOR=3\nDEVNAME=null\nDEVMODE=0666\n",
+		"sys/devices/pci0000:00/0000:00:05.0/uevent": "PCI_SLOT_NAME=0000:00:05.0\n",
+		"run/udev/data/c1:3":                         "I:5\nV:1\n",
+	})
+	for name, target := range map[string]string{
+		"sys/devices/virtual/mem/null/subsystem":        "../../../../class/mem",
+		"sys/devices/pci0000:00/0000:00:05.0/subsystem": "../../../bus/pci",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(target)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTree(t, root, map[string]string{"sys/class/mem/.keep": "", "sys/bus/pci/.keep": ""})
+	before := treeListing(t, root)
+	tests := []struct {
+		name   string
+		args   []string
+		exit   int
+		stdout string
+	}{
+		{
+			name: "test", args: []string{"test", "--root", root, "/devices/virtual/mem/null"},
+			stdout: testHeader + "DEVPATH=/devices/virtual/mem/null\nDEVNAME=/dev/null\nDEVMODE=0666\nMAJOR=1\nMINOR=3\nACTION=add\nSUBSYSTEM=mem\n" +
+				// The order after SUBSYSTEM is the evaluator's, which its
+				// own conformance tests hold to udevd's.
+				"TAGS=:t:\nCURRENT_TAGS=:t:\nFOO=bar\nDEVLINKS=/dev/nullish\nUSEC_INITIALIZED=5\nrun: '/bin/echo null'\n",
+		},
+		{name: "test with /sys", args: []string{"test", "--root", root, "--action", "change", "/sys/devices/virtual/mem/null"}, stdout: ""},
+		{name: "test of no device", args: []string{"test", "--root", root, "/devices/none"}, exit: 1},
+		{name: "test-builtin path_id", args: []string{"test-builtin", "--root", root, "path_id", "/devices/pci0000:00/0000:00:05.0"},
+			stdout: "ID_PATH=pci-0000:00:05.0\nID_PATH_TAG=pci-0000_00_05_0\n"},
+		{name: "test-builtin failing", args: []string{"test-builtin", "--root", root, "path_id", "/devices/virtual/mem/null"}, exit: 1},
+		{name: "test-builtin unknown", args: []string{"test-builtin", "--root", root, "ata_id", "/devices/virtual/mem/null"}, exit: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			e := &env{stdout: &stdout, stderr: &stderr, log: slog.New(slog.DiscardHandler), getenv: func(string) string { return "" }}
+			if got := run(t.Context(), append([]string{"gudevd"}, tt.args...), e); got != tt.exit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", got, tt.exit, stderr.String())
+			}
+			if tt.stdout == "" {
+				return
+			}
+			if diff := cmp.Diff(tt.stdout, stdout.String()); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if diff := cmp.Diff(before, treeListing(t, root)); diff != "" {
+		t.Errorf("the tree changed (-before +after):\n%s", diff)
+	}
+}
+
+// treeListing is every path below root with its size.
+func treeListing(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprintf("%s %d", p, fi.Size()))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
