@@ -202,7 +202,7 @@ func printDiagnostics(w io.Writer, diags []rules.Diagnostic) {
 // nodes; below another root there are no nodes to run them on (their
 // argv names this machine's /dev), so PROGRAM, IMPORT{program} and blkid
 // fail there with errors.ErrUnsupported rather than probe the wrong
-// devices.
+// devices, and input_id reads no axes.
 type ruleSession struct {
 	root, sysfs fs.FS
 	host        *rulehost.Host
@@ -259,6 +259,10 @@ func (s *ruleSession) setupBuiltins(ctx context.Context, e *env, root string) {
 		e.log.Warn("blkid builtin unavailable", "err", err)
 	} else if s.runner != nil {
 		s.env.Blkid = rulehost.BlkidProbe(s.runner, blkid)
+	}
+	if s.runner != nil {
+		// The touch surface's size, from the node as udevd reads it.
+		s.env.Abs = rulehost.EvdevAbs
 	}
 	if run, err := fs.Sub(s.root, "run"); err == nil {
 		s.env.RunDir = run
