@@ -40,7 +40,7 @@ type EffectError struct {
 }
 
 func (e *EffectError) Error() string {
-	return fmt.Sprintf("%s: %v", e.Builtin, ErrNotApplied)
+	return fmt.Sprintf("%s: %v: %+v", e.Builtin, ErrNotApplied, e.Effect)
 }
 
 func (e *EffectError) Unwrap() error { return ErrNotApplied }
@@ -188,11 +188,15 @@ func (e *Env) uaccess(ctx context.Context, dev *Device) error {
 		return fmt.Errorf("uaccess: %w", ErrUnsupported)
 	}
 	acl, err := Uaccess(ctx, dev, e.RunDir)
-	if acl == nil {
+	switch {
+	case acl == nil:
 		return err
+	case e.ApplyUaccess != nil:
+		return errors.Join(err, e.ApplyUaccess(ctx, acl))
+	case err != nil:
+		// The builtin fails either way; the reset udevd still applies
+		// is said, not done.
+		return fmt.Errorf("%w (not applied: %+v)", err, *acl)
 	}
-	if e.ApplyUaccess == nil {
-		return errors.Join(err, &EffectError{Builtin: "uaccess", Effect: acl})
-	}
-	return errors.Join(err, e.ApplyUaccess(ctx, acl))
+	return &EffectError{Builtin: "uaccess", Effect: acl}
 }

@@ -76,6 +76,17 @@ func TestEnvRun(t *testing.T) {
 			}},
 		},
 		{name: "uaccess without /run", builtin: "uaccess", syspath: kbd, wantErr: ErrUnsupported},
+		{name: "uaccess without logind", builtin: "uaccess", syspath: kbd, env: Env{RunDir: fstest.MapFS{}}, props: map[string]string{"DEVNAME": "/dev/input/event0"}},
+		{
+			name: "uaccess not applied", builtin: "uaccess", syspath: kbd, props: map[string]string{"DEVNAME": "/dev/input/event0"},
+			env:     Env{RunDir: fstest.MapFS{"systemd/seats/seat0": {Data: []byte("ACTIVE_UID=1000\n")}}},
+			wantErr: ErrNotApplied,
+		},
+		{
+			name: "uaccess fails with a bad uid", builtin: "uaccess", syspath: kbd, props: map[string]string{"DEVNAME": "/dev/input/event0"},
+			env:     Env{RunDir: fstest.MapFS{"systemd/seats/seat0": {Data: []byte("ACTIVE_UID=x\n")}}},
+			wantErr: ErrActiveUID,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,9 +17,8 @@ import (
 // error fails the builtin.
 func (h *Host) Builtin(ctx context.Context, name string, argv []string, dev *rules.Device, props []rules.Property) ([]rules.Property, error) {
 	got, err := h.cfg.Builtins.Run(ctx, name, BuiltinDevice(h.cfg.Sysfs, dev, props), argv)
-	var eff *builtin.EffectError
-	if errors.As(err, &eff) {
-		h.cfg.Log.Info("builtin effect not applied", "builtin", name, "device", dev.Syspath, "effect", eff.Effect)
+	if errors.Is(err, builtin.ErrNotApplied) {
+		h.cfg.Log.Info("builtin effect not applied", "builtin", name, "device", dev.Syspath, "err", err)
 		err = nil
 	}
 	out := make([]rules.Property, 0, len(got))
