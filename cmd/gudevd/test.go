@@ -37,6 +37,10 @@ const testHeader = "This program is for debugging only, it does not run any prog
 // no links, no attributes, no rename.
 func cmdTest(ctx context.Context, e *env, args []string) error {
 	return withRuleSession(ctx, e, "test", "[--action A] [--root DIR] DEVPATH", 1, args, func(s *ruleSession, a ruleArgs) error {
+		// udevadm test says what it is before anything can fail.
+		if _, err := io.WriteString(e.stdout, testHeader); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 		rs, diags := rules.Load(s.root, &rules.Options{Users: rules.PasswdFiles{FS: s.root}})
 		printDiagnostics(e.stderr, diags)
 		out, err := testEvent(ctx, s.host, s.sysfs, rs, a.args[0], a.action, e.stderr)
@@ -135,7 +139,7 @@ func testDevice(h *rulehost.Host, sysfs fs.FS, arg, action string) (*rules.Devic
 }
 
 // testEvent evaluates the rules for the device and returns udevadm test's
-// stdout; the evaluation's diagnostics go to diag.
+// stdout after its header; the evaluation's diagnostics go to diag.
 func testEvent(ctx context.Context, h *rulehost.Host, sysfs fs.FS, rs *rules.Rules, arg, action string, diag io.Writer) (string, error) {
 	dev, usec, err := testDevice(h, sysfs, arg, action)
 	if err != nil {
@@ -153,14 +157,12 @@ func testEvent(ctx context.Context, h *rulehost.Host, sysfs fs.FS, rs *rules.Rul
 	return formatTest(res, usec), nil
 }
 
-// formatTest prints what udevadm test does after the rules: the header,
-// every property of the device in sd-device's order (temporary ones
+// formatTest prints what udevadm test does after the rules: every property of the device in sd-device's order (temporary ones
 // included), with USEC_INITIALIZED last when the rules did not set it,
 // udevd keeping the database's or taking the time now; then each RUN
 // command.
 func formatTest(res *rules.Result, usec uint64) string {
 	var b strings.Builder
-	b.WriteString(testHeader)
 	for _, p := range res.Properties {
 		b.WriteString(p.Key + "=" + p.Value + "\n")
 	}

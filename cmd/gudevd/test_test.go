@@ -361,7 +361,7 @@ func TestGuestTest(t *testing.T) {
 			t.Errorf("%s: %v", c.devpath, err)
 			continue
 		}
-		got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		got := strings.Split(strings.TrimSuffix(testHeader+out, "\n"), "\n")
 		if diff := cmp.Diff(normalTest(c.lines, clock[c.devpath]), normalTest(got, clock[c.devpath])); diff != "" {
 			t.Errorf("%s (-udevadm +gudevd):\n%s%s", c.devpath, diff, diag.String())
 			continue
@@ -410,7 +410,7 @@ func TestTestCommand(t *testing.T) {
 				"TAGS=:t:\nCURRENT_TAGS=:t:\nFOO=bar\nDEVLINKS=/dev/nullish\nUSEC_INITIALIZED=5\nrun: '/bin/echo null'\n",
 		},
 		{name: "test with /sys", args: []string{"test", "--root", root, "--action", "change", "/sys/devices/virtual/mem/null"}, stdout: ""},
-		{name: "test of no device", args: []string{"test", "--root", root, "/devices/none"}, exit: 1},
+		{name: "test of no device", args: []string{"test", "--root", root, "/devices/none"}, exit: 1, stdout: testHeader},
 		{name: "test-builtin path_id", args: []string{"test-builtin", "--root", root, "path_id", "/devices/pci0000:00/0000:00:05.0"},
 			stdout: "ID_PATH=pci-0000:00:05.0\nID_PATH_TAG=pci-0000_00_05_0\n"},
 		{name: "test-builtin failing", args: []string{"test-builtin", "--root", root, "path_id", "/devices/virtual/mem/null"}, exit: 1},
@@ -455,4 +455,42 @@ func treeListing(t *testing.T, root string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestSyspathOf(t *testing.T) {
+	tests := []struct{ arg, want string }{
+		{"/devices/virtual/mem/null", "/sys/devices/virtual/mem/null"},
+		{"devices/virtual/mem/null", "/sys/devices/virtual/mem/null"},
+		{"/sys/devices/virtual/mem/null", "/sys/devices/virtual/mem/null"},
+		{"/sys/class/net/lo/", "/sys/class/net/lo"},
+		{"/system/x", "/sys/system/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arg, func(t *testing.T) {
+			if got := syspathOf(tt.arg); got != tt.want {
+				t.Errorf("syspathOf(%q) = %q, want %q", tt.arg, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCmdlineValue(t *testing.T) {
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name, cmdline, key string
+		want               *string
+	}{
+		{name: "absent", cmdline: "root=/dev/vda quiet", key: "net.ifnames"},
+		{name: "present", cmdline: "root=/dev/vda net.ifnames=0", key: "net.ifnames", want: str("0")},
+		{name: "the last wins", cmdline: "net.naming-scheme=v240 net.naming-scheme=v251", key: "net.naming-scheme", want: str("v251")},
+		{name: "empty value", cmdline: "net.naming-scheme=", key: "net.naming-scheme", want: str("")},
+		{name: "a longer key is another", cmdline: "net.ifnames2=1", key: "net.ifnames"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, cmdlineValue(tt.cmdline, tt.key)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }
