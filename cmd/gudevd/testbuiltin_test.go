@@ -88,3 +88,43 @@ func TestTestBuiltinUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestGuestTestBuiltinEffects runs the builtins whose effect gudevd does
+// not carry out here, and those Env cannot run, on the guest.
+func TestGuestTestBuiltinEffects(t *testing.T) {
+	g := guestHost(t)
+	tests := []struct {
+		name, cmd, devpath string
+		failed             bool
+		stdout             string
+		stderr             string // a part of it
+	}{
+		{
+			name: "net_setup_link's properties, its rename not done", cmd: "net_setup_link", devpath: "/devices/pci0000:00/0000:00:01.0/net/enp0s1",
+			stdout: "ID_NET_DRIVER=e1000\nID_NET_LINK_FILE=/usr/lib/systemd/network/99-default.link\nID_NET_NAME=enp0s1\n",
+			stderr: "net_setup_link: builtin effect not applied",
+		},
+		{name: "keyboard sets nothing", cmd: "keyboard", devpath: "/devices/platform/i8042/serio0/input/input0/event0"},
+		{name: "kmod of the MODALIAS through the loader", cmd: "kmod load", devpath: "/devices/pci0000:00/0000:00:05.0"},
+		{name: "kmod without a MODALIAS", cmd: "kmod load", devpath: "/devices/virtual/mem/null", failed: true, stderr: "no MODALIAS"},
+		{name: "kmod without load", cmd: "kmod", devpath: "/devices/virtual/mem/null", failed: true, stderr: "expected: load"},
+		{name: "btrfs without its check", cmd: "btrfs ready /dev/vda", devpath: "/devices/pci0000:00/0000:00:05.0/virtio2/block/vda", failed: true, stderr: "not available"},
+		{name: "a prefix names a builtin", cmd: "path", devpath: "/devices/pci0000:00/0000:00:05.0/virtio2/block/vda", stdout: "ID_PATH=pci-0000:00:05.0\nID_PATH_TAG=pci-0000_00_05_0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			e := &env{stdout: &stdout, stderr: &stderr, log: slog.New(slog.DiscardHandler)}
+			err := testBuiltin(t.Context(), g.host, g.env, g.sysfs, tt.cmd, tt.devpath, "add", e)
+			if failed := errors.Is(err, errQuietFailure); failed != tt.failed || err != nil && !failed {
+				t.Fatalf("error %v, want failed %v", err, tt.failed)
+			}
+			if diff := cmp.Diff(tt.stdout, stdout.String()); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+			}
+		})
+	}
+}

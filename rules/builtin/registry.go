@@ -134,10 +134,14 @@ func (e *Env) btrfs(ctx context.Context, dev *Device, argv []string) ([]Prop, er
 // keyboard sets no properties; its whole work is the effect.
 func (e *Env) keyboard(ctx context.Context, dev *Device, argv []string) ([]Prop, error) {
 	a, err := Keyboard(ctx, dev, argv)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if e.ApplyKeyboard == nil {
+	case len(a.Remaps) == 0 && len(a.Abs) == 0 && len(a.ForceRelease) == 0 && a.Sensitivity == nil:
+		// Nothing to do: udevd opens the node and does nothing either
+		// (the Problems it only logs are in the actions an apply sees).
+		return nil, nil
+	case e.ApplyKeyboard == nil:
 		return nil, &EffectError{Builtin: "keyboard", Effect: a}
 	}
 	return nil, e.ApplyKeyboard(ctx, dev, a)

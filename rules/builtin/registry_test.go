@@ -65,6 +65,7 @@ func TestEnvRun(t *testing.T) {
 			props:   map[string]string{"DEVNAME": "/dev/input/event0", "KEYBOARD_KEY_1d": "leftmeta"},
 			wantErr: ErrNotApplied,
 		},
+		{name: "keyboard with nothing to do", builtin: "keyboard", syspath: kbd, props: map[string]string{"DEVNAME": "/dev/input/event0"}},
 		{
 			name: "keyboard applied", builtin: "keyboard", syspath: kbd,
 			props: map[string]string{"DEVNAME": "/dev/input/event0", "KEYBOARD_KEY_1d": "leftmeta"},
