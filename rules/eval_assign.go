@@ -7,6 +7,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // applyAssign is udevd's handling of the assignment tokens. None fails
@@ -234,7 +236,7 @@ func (e *event) assignEnv(t Token) {
 		return
 	}
 	if e.esc == escReplace {
-		v = replaceChars(v, "")
+		v = builtin.ReplaceChars(v, "")
 	}
 	e.setProp(key, prefix+v)
 }
@@ -283,9 +285,9 @@ func (e *event) assignDevlink(t Token) {
 	}
 	switch e.esc {
 	case escUnset:
-		v = replaceChars(v, "/ ")
+		v = builtin.ReplaceChars(v, "/ ")
 	case escReplace:
-		v = replaceChars(v, "/")
+		v = builtin.ReplaceChars(v, "/")
 	}
 	for _, l := range splitLinks(v) {
 		if len("/dev/"+l) < PathSize {

@@ -97,7 +97,7 @@ func (e *event) matchAttr(t Token, d *Device) bool {
 		}
 		val = v
 	}
-	if fa := firstAlternative(t); fa != "" && !isSpace(fa[len(fa)-1]) {
+	if fa := firstAlternative(t); fa != "" && strings.IndexByte(cSpace, fa[len(fa)-1]) < 0 {
 		if len(val) > NameSize-1 {
 			val = val[:NameSize-1]
 		}

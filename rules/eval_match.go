@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // applyToken is udev_rule_apply_token_to_event for the event's device:
@@ -197,7 +199,7 @@ func (e *event) matchProgram(t Token, m matcher) bool {
 	if !ran || !ok {
 		return ran && m.op == OpNomatch
 	}
-	res := replaceChars(strings.TrimRight(out, "\n"), allowedInput)
+	res := builtin.ReplaceChars(strings.TrimRight(out, "\n"), allowedInput)
 	e.programResult = &res
 	return m.op == OpMatch
 }

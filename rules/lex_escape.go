@@ -3,6 +3,8 @@ package rules
 import (
 	"errors"
 	"strings"
+
+	"github.com/gudevd/gudevd/rules/builtin"
 )
 
 // errBadEscape is cunescape's -EINVAL for an e"…" value.
@@ -58,7 +60,7 @@ func unescapeOne(b *strings.Builder, s string) (int, error) {
 			n = 8
 		}
 		v, ok := digits(s[1:], n, 16)
-		if !ok || v == 0 || (c == 'U' && !validCodePoint(v)) {
+		if !ok || v == 0 || (c == 'U' && !builtin.ValidUnichar(rune(v))) {
 			return 0, errBadEscape
 		}
 		writeUTF8(b, v)
@@ -101,11 +103,6 @@ func digitValue(c byte) (uint32, bool) {
 		return uint32(c-'A') + 10, true
 	}
 	return 0, false
-}
-
-// validCodePoint is unichar_is_valid, which \U insists on (\u does not).
-func validCodePoint(c uint32) bool {
-	return c < 0x110000 && c&0xFFFFF800 != 0xD800 && (c < 0xFDD0 || c > 0xFDEF) && c&0xFFFE != 0xFFFE
 }
 
 // writeUTF8 is utf8_encode_unichar, which encodes surrogates as they are

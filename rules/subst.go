@@ -47,7 +47,7 @@ func (e *event) format(src string, size int, replaceWS bool) (string, bool) {
 			val, truncated = val[:room], true
 		}
 		if replaceWS && tok.typ != substResult {
-			val = replaceWhitespace(val)
+			val = builtin.ReplaceWhitespace(val, len(val))
 		}
 		out.WriteString(val)
 	}
@@ -181,7 +181,7 @@ func (e *event) attrValue(attr string, truncated *bool) (string, bool) {
 	if len(val) > NameSize-1 {
 		val, *truncated = val[:NameSize-1], true
 	}
-	return replaceChars(strings.TrimRight(val, whitespace), allowedInput), true
+	return builtin.ReplaceChars(strings.TrimRight(val, whitespace), allowedInput), true
 }
 
 // parentName is $parent: the node of the device's parent without "/dev/".
@@ -214,126 +214,6 @@ func (e *event) linksNoDev() []string {
 		out = append(out, strings.TrimPrefix(l, "/dev/"))
 	}
 	return out
-}
-
-// replaceWhitespace is udev_replace_whitespace: leading and trailing
-// whitespace dropped, each inner run made one '_'.
-func replaceWhitespace(s string) string {
-	var b strings.Builder
-	space := false
-	s = strings.TrimLeft(s, whitespace)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isSpace(c) {
-			space = true
-			continue
-		}
-		if space {
-			b.WriteByte('_')
-			space = false
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-// isSpace is C's isspace in the C locale.
-func isSpace(c byte) bool {
-	return c == ' ' || c >= '\t' && c <= '\r'
-}
-
-// replaceChars is udev_replace_chars: letters, digits, "#+-.:=@_", the
-// allowed characters, "\x" escapes and valid UTF-8 stay; whitespace
-// becomes ' ' when ' ' is allowed; anything else becomes '_'.
-func replaceChars(s, allow string) string {
-	b := []byte(s)
-	for i := 0; i < len(b); {
-		c := b[i]
-		switch {
-		case isDevnodeChar(c) || strings.IndexByte(allow, c) >= 0:
-			i++
-		case c == '\\' && i+1 < len(b) && b[i+1] == 'x':
-			i += 2
-		case utf8Len(b[i:]) > 1:
-			i += utf8Len(b[i:])
-		case isSpace(c) && strings.IndexByte(allow, ' ') >= 0:
-			b[i] = ' '
-			i++
-		default:
-			b[i] = '_'
-			i++
-		}
-	}
-	return string(b)
-}
-
-func isDevnodeChar(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-		strings.IndexByte("#+-.:=@_", c) >= 0
-}
-
-// utf8Len is utf8_encoded_valid_unichar: the length of the character
-// starting b, or 0 when it is not valid by udevd's checks (which only
-// require the high bit of each continuation byte, allow up to six bytes
-// by the lead byte and reject non-shortest forms, surrogates, values past
-// U+10FFFF, U+FDD0..U+FDEF and U+xFFFE/U+xFFFF).
-func utf8Len(b []byte) int {
-	n := utf8ExpectedLen(b[0])
-	if n <= 1 {
-		return n
-	}
-	if n > len(b) {
-		return 0
-	}
-	u := rune(b[0]) & (0x7f >> n)
-	for i := 1; i < n; i++ {
-		if b[i]&0x80 == 0 {
-			return 0
-		}
-		u = u<<6 | rune(b[i])&0x3f
-	}
-	if encodedLen(u) != n || !validUnichar(u) {
-		return 0
-	}
-	return n
-}
-
-func utf8ExpectedLen(c byte) int {
-	switch {
-	case c < 0x80:
-		return 1
-	case c&0xe0 == 0xc0:
-		return 2
-	case c&0xf0 == 0xe0:
-		return 3
-	case c&0xf8 == 0xf0:
-		return 4
-	case c&0xfc == 0xf8:
-		return 5
-	case c&0xfe == 0xfc:
-		return 6
-	}
-	return 0
-}
-
-func encodedLen(u rune) int {
-	switch {
-	case u < 0x80:
-		return 1
-	case u < 0x800:
-		return 2
-	case u < 0x10000:
-		return 3
-	case u < 0x200000:
-		return 4
-	case u < 0x4000000:
-		return 5
-	}
-	return 6
-}
-
-func validUnichar(u rune) bool {
-	return u < 0x110000 && u&^0x7ff != 0xd800 && !(u >= 0xfdd0 && u <= 0xfdef) && u&0xfffe != 0xfffe
 }
 
 // replaceIfname is udev_replace_ifname (naming schemes with

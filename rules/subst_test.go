@@ -194,24 +194,3 @@ func TestLookupBuiltin(t *testing.T) {
 		})
 	}
 }
-
-func TestReplaceChars(t *testing.T) {
-	cases := []struct{ in, allow, want string }{
-		{"abc-_.:=@#+", "", "abc-_.:=@#+"},
-		{"a b\tc", "", "a_b_c"},
-		{"a b\tc", " ", "a b c"},
-		{"a/b", "/", "a/b"},
-		{`\x2f\y`, "", `\x2f_y`},
-		{"\xc3\xa9\xc3", "", "\xc3\xa9_"},
-		{"\xef\xb7\x90", "", "___"},  // U+FDD0 is refused
-		{"\xc3\xc3", "", "\xc3\xc3"}, // udevd checks only the high bit
-	}
-	for _, c := range cases {
-		if got := replaceChars(c.in, c.allow); got != c.want {
-			t.Errorf("replaceChars(%q, %q) = %q, want %q", c.in, c.allow, got, c.want)
-		}
-	}
-	if got := replaceWhitespace(" \ta  b\v c \n"); got != "a_b_c" {
-		t.Errorf("replaceWhitespace = %q", got)
-	}
-}

@@ -173,7 +173,7 @@ func attrOr(d SysDevice, name, def string) string {
 // cleanID is udev's cleaning of an identifier: white space runs to '_'
 // in at most n bytes, then bytes that have no place in a name to '_'.
 func cleanID(s string, n int) string {
-	return replaceChars(replaceWhitespace(s, n))
+	return ReplaceChars(ReplaceWhitespace(s, n), "")
 }
 
 // printableSerial: udev takes a serial number only when it is printable
