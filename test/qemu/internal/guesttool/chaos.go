@@ -70,8 +70,14 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rng := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
 	res := Chaos{Seed: *seed, Kills: []ChaosKill{}}
+	retry := false
 	for len(res.Kills) < *maxKills {
 		wait := *minWait + time.Duration(rng.Int64N(int64(*maxWait-*minWait)+1))
+		if retry {
+			// No worker could be killed at the last look: look again
+			// soon, since workers are between loads only briefly.
+			wait = 20 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
 			return writeResult(*out, stdout, res)
@@ -85,7 +91,7 @@ func cmdChaos(ctx context.Context, args []string, stdout io.Writer) error {
 		if !*inLoads {
 			pids = outsideLoads(*proc, pids)
 		}
-		if len(pids) == 0 {
+		if retry = len(pids) == 0; retry {
 			continue
 		}
 		if k, ok := kill(*proc, pids[rng.IntN(len(pids))]); ok {
