@@ -71,6 +71,7 @@ type PoolStats struct {
 	Jobs      uint64 // jobs answered by a worker or failed by one's death
 	Failed    uint64 // jobs answered with an error, of any kind
 	Died      uint64 // jobs whose worker died (ErrWorkerDied)
+	IdleDied  uint64 // workers that died between jobs, noticed when reaped
 	TimedOut  uint64 // jobs that overran Timeout (ErrTimeout)
 }
 
@@ -362,6 +363,7 @@ func (p *Pool) reap(w *worker, cmd *exec.Cmd) {
 		p.idle = slices.Delete(p.idle, i, i+1)
 		delete(p.live, w)
 		w.closeConn()
+		p.stats.IdleDied++
 		p.log.Warn("idle worker died", "pid", w.pid, "status", w.state.String())
 	}
 }

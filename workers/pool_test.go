@@ -212,6 +212,9 @@ func TestPoolIdleWorkerDies(t *testing.T) {
 	if s := p.Stats(); s.Died != 0 || s.Failed != 0 {
 		t.Errorf("Stats = %+v: a worker that died idle failed a job", s)
 	}
+	if s := p.Stats(); s.IdleDied != 1 {
+		t.Errorf("Stats.IdleDied = %d, want 1: the idle death went uncounted", s.IdleDied)
+	}
 }
 
 // TestPoolTimeoutAbandons models a worker stuck in the kernel: SIGKILL is

@@ -60,6 +60,7 @@ type FaultStats struct {
 	Resyncs            uint64            `json:"resyncs"`
 	LoadRetries        uint64            `json:"load_retries"`
 	WorkerCrashes      uint64            `json:"worker_crashes"`
+	WorkerIdleDeaths   uint64            `json:"worker_idle_deaths"`
 	WorkerTimeouts     uint64            `json:"worker_timeouts"`
 	LoadSyscalls       map[string]uint64 `json:"load_syscalls"`
 	Failed             map[string]string `json:"failed"`

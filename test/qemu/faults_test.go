@@ -82,7 +82,9 @@ func faultProblems(r *FaultResult) []string {
 			out = append(out, fmt.Sprintf("%s: %d repeats of refused modules, more than one per module and restart (%d)", r.Fault, r.RefusedRepeats, max))
 		}
 	case "fault-kill-workers":
-		if r.Stats.WorkerCrashes == 0 {
+		// The chaos kills workers between loads: the pool notices an idle
+		// one's death when it reaps it, a busy one's in its job.
+		if r.Stats.WorkerCrashes+r.Stats.WorkerIdleDeaths == 0 {
 			out = append(out, fmt.Sprintf("%s: %d workers killed, the daemon saw no death", r.Fault, r.Injected))
 		}
 	}

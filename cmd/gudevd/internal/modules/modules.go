@@ -503,6 +503,7 @@ func (m *Modules) Stats() Stats {
 	release()
 	ps := m.pool.Stats()
 	s.WorkerCrashes = ps.Died
+	s.WorkerIdleDeaths = ps.IdleDied
 	s.WorkerTimeouts = ps.TimedOut
 	keys := m.group.KeyStats()
 	m.mu.Lock()

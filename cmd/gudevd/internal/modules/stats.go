@@ -3,13 +3,14 @@ package modules
 // Stats are the module counters `gudevd stats` reports. Every counter only
 // grows for the daemon's lifetime; a reload does not reset them.
 type Stats struct {
-	ModaliasLookups uint64 `json:"modalias_lookups"`
-	ModuleRequests  uint64 `json:"module_requests"`
-	JoinedInFlight  uint64 `json:"joined_in_flight"`
-	ServedFromDone  uint64 `json:"served_from_done"`
-	LoadRetries     uint64 `json:"load_retries"`
-	WorkerCrashes   uint64 `json:"worker_crashes"`
-	WorkerTimeouts  uint64 `json:"worker_timeouts"`
+	ModaliasLookups  uint64 `json:"modalias_lookups"`
+	ModuleRequests   uint64 `json:"module_requests"`
+	JoinedInFlight   uint64 `json:"joined_in_flight"`
+	ServedFromDone   uint64 `json:"served_from_done"`
+	LoadRetries      uint64 `json:"load_retries"`
+	WorkerCrashes    uint64 `json:"worker_crashes"`
+	WorkerIdleDeaths uint64 `json:"worker_idle_deaths"` // workers that died between loads
+	WorkerTimeouts   uint64 `json:"worker_timeouts"`
 	// IndexProblems counts the damaged lines of the module index in use
 	// (depmod's files and modprobe.d), each skipped and logged at load.
 	IndexProblems int `json:"index_problems"`
