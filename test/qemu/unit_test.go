@@ -360,7 +360,11 @@ func TestStalled(t *testing.T) {
 		{"at the limit", "watchdog: BUG: soft lockup - CPU#0 stuck for 140s! [modprobe:301]", 4, true},
 		{"more vCPUs allow more", "[  169.070802] watchdog: BUG: soft lockup - CPU#2 stuck for 157s! [cryptomgr_test:64]", 64, false},
 		{"64 vCPUs", "watchdog: BUG: soft lockup - CPU#63 stuck for 440s! [gudevd:301]", 64, true},
-		{"rcu stall is not a soft lockup", "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks: 418s", 4, false},
+		{"rcu stall header has no time", "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks: 418s", 4, false},
+		{"rcu kthread starved early", "[   85.498750] rcu: rcu_preempt kthread starved for 20000 jiffies! g-1151 f0x2 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=3", 4, false},
+		{"rcu kthread starved past the limit", "[  211.541670] rcu: rcu_preempt kthread starved for 52517 jiffies! g-1151 f0x2 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=3", 4, true},
+		{"rcu detected by, past the limit", "rcu: \t(detected by 1, t=36000 jiffies, g=-1151, q=3 ncpus=4)", 4, true},
+		{"rcu detected by, early", "rcu: \t(detected by 1, t=5252 jiffies, g=-1151, q=3 ncpus=4)", 4, false},
 		{"no seconds", "watchdog: BUG: soft lockup - CPU#2 stuck for s! [x:1]", 4, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

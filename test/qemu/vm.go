@@ -122,6 +122,17 @@ func (e *stallError) Unwrap() []error {
 // "watchdog: BUG: soft lockup - CPU#2 stuck for 27s! [cryptomgr_test:64]".
 var softLockup = regexp.MustCompile(`soft lockup - CPU#\d+ stuck for (\d+)s!`)
 
+// rcuStall matches the RCU stall detector's reports (kernel/rcu/tree_stall.h):
+// "rcu: rcu_preempt kthread starved for 52517 jiffies! g-1151 ..." and
+// "rcu: \t(detected by 1, t=5252 jiffies, g=-1151, q=3 ncpus=4)". A vCPU
+// that TCG stops scheduling shows as an idle CPU that reports no quiescent
+// state, the grace-period kthread starving, with no soft lockup at all.
+var rcuStall = regexp.MustCompile(`(?:kthread starved for |, t=)(\d+) jiffies`)
+
+// debianHZ is CONFIG_HZ of both Debian kernels the harness boots, the unit
+// of the RCU reports' jiffies.
+const debianHZ = 250
+
 // stallLimit is how long one vCPU may be reported stuck before the boot
 // counts as an emulator stall. Loads do stall vCPUs legitimately under
 // TCG, for longer the more vCPUs there are (one 6.1 finit_module's IPIs to
@@ -132,12 +143,17 @@ func stallLimit(cpus int) time.Duration {
 
 // stalled reports whether a console line shows a vCPU stuck past limit.
 func stalled(line []byte, limit time.Duration) bool {
+	unit := time.Second
 	m := softLockup.FindSubmatch(line)
+	if m == nil {
+		unit = time.Second / debianHZ
+		m = rcuStall.FindSubmatch(line)
+	}
 	if m == nil {
 		return false
 	}
 	n, err := strconv.Atoi(string(m[1]))
-	return err == nil && time.Duration(n)*time.Second >= limit
+	return err == nil && time.Duration(n)*unit >= limit
 }
 
 func (vm *VM) run(ctx context.Context) (*Boot, error) {
