@@ -41,7 +41,7 @@ func cmdTest(ctx context.Context, e *env, args []string) error {
 		if _, err := io.WriteString(e.stdout, testHeader); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
-		rs, diags := rules.Load(s.root, &rules.Options{Users: rules.PasswdFiles{FS: s.root}})
+		rs, diags := s.loadRules()
 		printDiagnostics(e.stderr, diags)
 		out, err := testEvent(ctx, s.host, s.sysfs, rs, a.args[0], a.action, e.stderr)
 		if err != nil {
@@ -61,7 +61,7 @@ func withRuleSession(ctx context.Context, e *env, name, usage string, n int, arg
 	if err != nil {
 		return err
 	}
-	s, err := newRuleSession(ctx, e, a.root)
+	s, err := newRuleSession(ctx, e, a.root, filepath.Clean(a.root) == "/")
 	if err != nil {
 		return err
 	}
@@ -212,10 +212,12 @@ type ruleSession struct {
 	runner      *programs.Runner // nil below another root
 }
 
-func newRuleSession(ctx context.Context, e *env, root string) (*ruleSession, error) {
+// newRuleSession opens a session over root; run says whether programs
+// run (the commands ask for them on "/" only).
+func newRuleSession(ctx context.Context, e *env, root string, run bool) (*ruleSession, error) {
 	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), env: &builtin.Env{}}
 	cfg := rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Builtins: s.env}
-	if filepath.Clean(root) == "/" {
+	if run {
 		runner, err := newTestRunner(e)
 		if err != nil {
 			return nil, err
@@ -285,6 +287,12 @@ func (s *ruleSession) linkSetup(ctx context.Context, e *env, cmdline string) bui
 	}
 	ifnames := cmdlineValue(cmdline, "net.ifnames")
 	return builtin.LinkSetup{Configs: configs, NamePolicy: ifnames == nil || *ifnames != "0", MachineID: lh.MachineID}
+}
+
+// loadRules loads the rules below the session's root, users and groups
+// resolved with its passwd and group files, as udevd loads them.
+func (s *ruleSession) loadRules() (*rules.Rules, []rules.Diagnostic) {
+	return rules.Load(s.root, &rules.Options{Users: rules.PasswdFiles{FS: s.root}})
 }
 
 func (s *ruleSession) close(ctx context.Context) {

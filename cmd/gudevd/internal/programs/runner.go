@@ -109,7 +109,9 @@ func (r *Runner) Program(ctx context.Context, argv, env []string) ([]byte, error
 		return nil, fmt.Errorf("encode program job: %w", err)
 	}
 	r.count(func(s *Stats) { s.Runs++ })
-	b, err := r.pool.Run(ctx, job)
+	runCtx, cancel := replyContext(ctx, timeout)
+	defer cancel()
+	b, err := r.pool.Run(runCtx, job)
 	if err != nil {
 		r.count(func(s *Stats) { s.WorkerLost++ })
 		return nil, fmt.Errorf("run %q: %w", argv, err)
@@ -120,6 +122,27 @@ func (r *Runner) Program(ctx context.Context, argv, env []string) ([]byte, error
 		return nil, fmt.Errorf("run %q: decode reply: %w", argv, err)
 	}
 	return r.outcome(argv, &rep)
+}
+
+// replyGrace is how long past a program's timeout its worker's answer is
+// awaited: the worker kills the program's group at the timeout and then
+// replies.
+const replyGrace = 5 * time.Second
+
+// replyContext is what a job waits for its reply under. The event's
+// deadline is the program's timeout, which the worker enforces: waiting a
+// little past it tells a program killed at its time (ErrTimedOut) from a
+// lost worker, where giving up at the deadline itself would race the
+// worker's reply. A cancelled ctx (the daemon stopping) stops the wait at
+// once.
+func replyContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+replyGrace)
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return runCtx, func() { stop(); cancel() }
 }
 
 // outcome turns a Reply into Program's result, logging as udevd does.

@@ -107,7 +107,30 @@ func TestRunnerEventDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := r.Program(ctx, []string{"/bin/sleep", "30"}, nil)
-	if err == nil || time.Since(start) > 10*time.Second {
-		t.Errorf("a program past the event's deadline: err %v after %v", err, time.Since(start))
+	if !errors.Is(err, ErrTimedOut) || time.Since(start) > 10*time.Second {
+		t.Errorf("a program past the event's deadline: err %v after %v, want ErrTimedOut at once", err, time.Since(start))
+	}
+	// The worker killed it and said so: nothing was lost, and the worker
+	// serves the next program.
+	if s := r.Stats(); s.TimedOut != 1 || s.WorkerLost != 0 {
+		t.Errorf("stats %+v: want 1 timed out, 0 workers lost", s)
+	}
+	if out, err := r.Program(context.Background(), []string{"/bin/echo", "next"}, nil); err != nil || string(out) != "next\n" {
+		t.Errorf("the program after: %q, %v", out, err)
+	}
+}
+
+// TestRunnerCancel: a cancelled event (the daemon stopping) stops waiting
+// at once, without the grace a deadline gets. The program itself runs on
+// in its worker until its timeout or Close (which waits for it, then
+// kills what is left when its ctx ends).
+func TestRunnerCancel(t *testing.T) {
+	r := newTestRunner(t, Config{Timeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := r.Program(ctx, []string{"/bin/sleep", "3"}, nil)
+	if took := time.Since(start); !errors.Is(err, context.Canceled) || took > 2*time.Second {
+		t.Errorf("a cancelled event: err %v after %v, want context.Canceled at once", err, took)
 	}
 }
