@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gudevd/gudevd/rules/builtin"
@@ -175,18 +178,29 @@ func normalProps(ps []Property) map[string]string {
 	return m
 }
 
+// guestRules loads the rules udevd ran on the guest (Debian's installed
+// rules.d, testdata/guest/rules.tar.gz) with the guest's users and groups.
 func guestRules(t testing.TB) *Rules {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "eval", "rules.d", "*.rules"))
+	fsys, err := sysfstest.Load(filepath.Join("testdata", "guest", "rules.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
+	for _, f := range []string{"passwd", "group"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "guest", "etc", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys["etc/"+f] = &fstest.MapFile{Data: b, Mode: 0o644}
 	}
-	sort.Strings(names)
-	return debianRules(t, names...)
+	rs, diags := Load(fsys, &Options{Users: PasswdFiles{FS: fsys}})
+	for _, d := range diags {
+		t.Errorf("load the guest's rules: %v", d)
+	}
+	if len(rs.Files) < 30 {
+		t.Fatalf("loaded only %v", rs.Files)
+	}
+	return rs
 }
 
 // guestCapture is one device of the guest: its devpath and what udevd's
@@ -194,6 +208,58 @@ func guestRules(t testing.TB) *Rules {
 type guestCapture struct {
 	devpath string
 	want    []Property
+	runs    []string // udevadm test's "run: '…'" lines, the command
+	node    string   // nodes.txt's "NODE OWNER GROUP MODE", "" for none
+}
+
+// runLines reads the RUN commands udevadm test printed.
+func runLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var runs []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if cmd, ok := strings.CutPrefix(l, "run: '"); ok {
+			runs = append(runs, strings.TrimSuffix(cmd, "'"))
+		}
+	}
+	return runs, nil
+}
+
+// guestNodes reads nodes.txt: devpath → "NODE OWNER GROUP MODE".
+func guestNodes(t testing.TB) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "guest", "nodes.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		dev, rest, _ := strings.Cut(l, " ")
+		nodes[dev] = rest
+	}
+	return nodes
+}
+
+// idNames maps the ids of the guest's etc/passwd or etc/group to names.
+func idNames(t testing.TB, file string) map[uint32]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "guest", "etc", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[uint32]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) < 3 {
+			continue
+		}
+		if id, err := strconv.ParseUint(f[2], 10, 32); err == nil {
+			names[uint32(id)] = f[0]
+		}
+	}
+	return names
 }
 
 // guestSetup is what the guest test and BenchmarkEvalGuest share: the
@@ -213,23 +279,32 @@ func guestSetup(t testing.TB) (fs.FS, *Rules, map[string]*DB, []guestCapture) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no captures: %v", err)
 	}
+	nodes := guestNodes(t)
 	caps := make([]guestCapture, 0, len(files))
 	for _, f := range files {
 		want, _, err := kvFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
+		runs, err := runLines(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		devpath := "/" + strings.ReplaceAll(strings.TrimSuffix(filepath.Base(f), ".txt"), "!", "/")
-		caps = append(caps, guestCapture{devpath, want})
+		caps = append(caps, guestCapture{devpath: devpath, want: want, runs: runs, node: nodes[devpath]})
 	}
 	return sysfs, guestRules(t), db, caps
 }
 
+// TestGuestConformance: for every device of the guest, the properties
+// (links and tags among them), the RUN list, the node's owner, group and
+// mode and a network interface's name, as udevd 252 computed them there.
 func TestGuestConformance(t *testing.T) {
 	sysfs, rs, db, caps := guestSetup(t)
+	users, groups := idNames(t, "passwd"), idNames(t, "group")
 	same := 0
 	for _, c := range caps {
-		diff := guestDiff(t, sysfs, rs, db, c)
+		diff := guestDiff(t, sysfs, rs, db, c, users, groups)
 		if diff == "" {
 			same++
 			continue
@@ -256,7 +331,7 @@ func guestEvent(t testing.TB, sysfs fs.FS, db map[string]*DB, c guestCapture) (*
 	return h, dev, nil
 }
 
-func guestDiff(t *testing.T, sysfs fs.FS, rs *Rules, db map[string]*DB, c guestCapture) string {
+func guestDiff(t *testing.T, sysfs fs.FS, rs *Rules, db map[string]*DB, c guestCapture, users, groups map[uint32]string) string {
 	h, dev, err := guestEvent(t, sysfs, db, c)
 	if err != nil {
 		return err.Error()
@@ -265,5 +340,55 @@ func guestDiff(t *testing.T, sysfs fs.FS, rs *Rules, db map[string]*DB, c guestC
 	if err != nil {
 		return err.Error()
 	}
-	return cmp.Diff(normalProps(c.want), normalProps(r.Properties))
+	var runs []string
+	for _, run := range r.Run {
+		runs = append(runs, run.Command)
+	}
+	diff := cmp.Diff(normalProps(c.want), normalProps(r.Properties))
+	if d := cmp.Diff(c.runs, runs); d != "" {
+		diff += "RUN list:\n" + d
+	}
+	if c.node != "" {
+		node, _, _ := strings.Cut(c.node, " ")
+		got := node + " " + permText(r.NodePermissions(dev), users, groups)
+		if k, ok := notUdevds[c.devpath]; ok && c.node == k.node && got == k.ours {
+			t.Logf("%s: %s, not udevd's %s: %s", c.devpath, c.node, k.ours, k.reason)
+		} else if d := cmp.Diff(c.node, got); d != "" {
+			diff += "node:\n" + d
+		}
+	}
+	// A network interface has the name the rules gave it (the guest's
+	// names are net_setup_link's; lo keeps the kernel's).
+	if findProp(c.want, "INTERFACE") != "" {
+		want := ""
+		if findProp(c.want, "ID_NET_NAME") != "" {
+			want = path.Base(c.devpath)
+		}
+		if r.Name != want {
+			diff += fmt.Sprintf("NAME: udevd %q, gudevd %q\n", want, r.Name)
+		}
+	}
+	return diff
+}
+
+// notUdevds are nodes whose permissions on the guest are another
+// program's doing, each exactly as captured: node is nodes.txt's, ours
+// what udevd (and gudevd) gave the node.
+var notUdevds = map[string]struct{ node, ours, reason string }{
+	"/devices/virtual/tty/console": {
+		"/dev/console root tty 0620", "/dev/console root root 0600",
+		"when a unit that writes to the console stops (bookworm's systemd-fsckd.service: StandardOutput=journal+console), " +
+			"systemd's PID 1 gives its TTY, /dev/console by default, back as root:tty 0620 (exec_context_revert_tty, src/core/execute.c)",
+	},
+}
+
+// permText is "OWNER GROUP MODE" as stat -c '%U %G %04a' prints the node
+// udevd left: what the rules and the kernel asked for, devtmpfs's
+// root:root 0600 for what neither did.
+func permText(p NodePermissions, users, groups map[uint32]string) string {
+	mode := uint32(0o600)
+	if p.ModeSet {
+		mode = p.Mode & 0o7777
+	}
+	return fmt.Sprintf("%s %s %04o", users[p.UID], groups[p.GID], mode)
 }

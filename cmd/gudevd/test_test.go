@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,29 +179,21 @@ func guestRoot(t *testing.T, sysfs fs.FS, db []*exportEntry) fstest.MapFS {
 		}
 		root[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
-	files, err := filepath.Glob("../../rules/testdata/eval/rules.d/*.rules")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no rules: %v", err)
+	// The rules udevd ran on the guest, with its users and groups.
+	rulesFS, err := sysfstest.Load(filepath.Join(guestTestDir, "rules.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range files {
-		add("usr/lib/udev/rules.d/"+filepath.Base(f), f)
-	}
-	add("etc/passwd", "../../rules/testdata/parse/etc/passwd")
-	add("etc/group", "../../rules/testdata/parse/etc/group")
+	maps.Copy(root, rulesFS)
+	add("etc/passwd", filepath.Join(guestTestDir, "etc", "passwd"))
+	add("etc/group", filepath.Join(guestTestDir, "etc", "group"))
 	add("usr/lib/systemd/network/99-default.link", "../../rules/builtin/testdata/link/99-default.link")
-	// util-linux's rule, which the guest had beside udev's.
-	root["usr/lib/udev/rules.d/85-hwclock.rules"] = &fstest.MapFile{Data: []byte(hwclockRules), Mode: 0o644}
 	root["proc/cmdline"] = &fstest.MapFile{Data: []byte("console=ttyS0 root=/dev/vda\n")}
 	for _, x := range db {
 		root["run/udev/data/"+x.id()] = &fstest.MapFile{Data: rulehost.FormatDB(x.dbEntry(sysfs)), Mode: 0o644}
 	}
 	return root
 }
-
-// hwclockRules is the rule of bookworm's util-linux
-// (/usr/lib/udev/rules.d/85-hwclock.rules).
-const hwclockRules = `KERNEL=="rtc0", RUN+="/usr/lib/udev/hwclock-set $root/$name"
-`
 
 // guestPrograms answers the programs the rules run: ata_id with udevd's
 // own keys for that disk, nothing else.
@@ -369,6 +362,30 @@ func TestGuestTest(t *testing.T) {
 		same++
 	}
 	t.Logf("%d of %d devices as udevadm test 252", same, len(caps))
+}
+
+// TestGuestRun: `gudevd test` run on the guest itself, right after each
+// `udevadm test` (the capture's gudevd-test/), on the real sysfs with the
+// real hwdb, blkid, ata_id and the rest of the programs, printed what
+// udevadm test printed, device by device.
+func TestGuestRun(t *testing.T) {
+	caps, err := filepath.Glob(filepath.Join(guestTestDir, "test", "*.txt"))
+	if err != nil || len(caps) == 0 {
+		t.Fatalf("no captures: %v", err)
+	}
+	same := 0
+	for _, f := range caps {
+		want := readGuestCapture(t, f)
+		got := readGuestCapture(t, filepath.Join(guestTestDir, "gudevd-test", filepath.Base(f)))
+		// Both runs stamp USEC_INITIALIZED with the time of the run for
+		// a device without one.
+		if diff := cmp.Diff(normalTest(want.lines, true), normalTest(got.lines, true)); diff != "" || want.exit != got.exit {
+			t.Errorf("%s (-udevadm +gudevd), exit %d and %d:\n%s", want.devpath, want.exit, got.exit, diff)
+			continue
+		}
+		same++
+	}
+	t.Logf("%d of %d devices as udevadm test 252 on the guest", same, len(caps))
 }
 
 // TestTestCommand runs `gudevd test` and `gudevd test-builtin` end to

@@ -44,7 +44,12 @@ func conformanceDevices(disk string) []string {
 //   - rules/builtin/testdata/guest/blkid-raw/DEV.txt: `blkid -p -o export`
 //     of every block device, what libblkid found before the builtin;
 //   - rules/testdata/guest/export-db.txt and test/DEV.txt: udevd's
-//     database after the coldplug and `udevadm test --action=add`.
+//     database after the coldplug and `udevadm test --action=add`;
+//   - rules/testdata/guest/gudevd-test/DEV.txt and times.txt: `gudevd
+//     test` of the same devices on the same guest, and each run's time;
+//   - rules/testdata/guest/nodes.txt, rules.tar.gz and etc/: the nodes'
+//     owners, groups and modes, the rules udevd ran, and the users and
+//     groups they named.
 func (h *Harness) CaptureUdev(ctx context.Context, k Kernel, repo string) error {
 	root, err := h.captureRoot(ctx)
 	if err != nil {
@@ -73,7 +78,29 @@ func (h *Harness) CaptureUdev(ctx context.Context, k Kernel, repo string) error 
 	if err != nil {
 		return fmt.Errorf("capture udev on %s: %w", k.Name, err)
 	}
-	return writeUdevCapture(repo, b.Files)
+	if err := writeUdevCapture(repo, b.Files); err != nil {
+		return err
+	}
+	return copyGuestUsers(root, filepath.Join(repo, "rules", "testdata", "guest"))
+}
+
+// copyGuestUsers copies the guest's /etc/passwd and /etc/group, which the
+// rules' OWNER and GROUP resolved with and nodes.txt names, beside the
+// capture (dir/etc).
+func copyGuestUsers(root, dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		return fmt.Errorf("capture udev: %w", err)
+	}
+	for _, f := range []string{"passwd", "group"} {
+		b, err := os.ReadFile(filepath.Join(root, "etc", f))
+		if err != nil {
+			return fmt.Errorf("capture udev: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc", f), b, 0o644); err != nil {
+			return fmt.Errorf("capture udev: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeUdevCapture puts the guest's udev/ files where the tests read them.
@@ -141,8 +168,18 @@ func (h *Harness) captureRoot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read guesttool: %w", err)
 	}
+	// gudevd, whose `gudevd test` runs beside `udevadm test` on the same
+	// devices: the same rules, hwdb and programs, and the time each takes.
+	g := filepath.Join(h.Cache, "bin", "gudevd")
+	if err := h.buildStatic(ctx, "../../cmd/gudevd", g); err != nil {
+		return "", err
+	}
+	gbin, err := os.ReadFile(g)
+	if err != nil {
+		return "", fmt.Errorf("read gudevd: %w", err)
+	}
 	sum := sha256.New()
-	for _, b := range [][]byte{udevCaptureScript, udevCaptureUnit, bin} {
+	for _, b := range [][]byte{udevCaptureScript, udevCaptureUnit, bin, gbin} {
 		sum.Write(b)
 	}
 	dir := filepath.Join(h.Cache, "boot", "capture-"+filepath.Base(base)+"-"+hex.EncodeToString(sum.Sum(nil)[:6]))
@@ -152,7 +189,7 @@ func (h *Harness) captureRoot(ctx context.Context) (string, error) {
 	if err := copyRoot(ctx, base, dir, "capture-*"); err != nil {
 		return "", err
 	}
-	if err := installCapture(dir, bin); err != nil {
+	if err := installCapture(dir, bin, gbin); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".gudevd-done"), nil, 0o644); err != nil {
@@ -161,11 +198,12 @@ func (h *Harness) captureRoot(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
-// installCapture adds guesttool, the script and its unit, enabled as
-// systemctl enable would (a link in multi-user.target.wants).
-func installCapture(root string, guesttool []byte) error {
+// installCapture adds guesttool, gudevd, the script and its unit, enabled
+// as systemctl enable would (a link in multi-user.target.wants).
+func installCapture(root string, guesttool, gudevd []byte) error {
 	files := []rootFile{
 		{"usr/local/sbin/guesttool", guesttool, 0o755},
+		{"usr/local/sbin/gudevd", gudevd, 0o755},
 		{"usr/local/sbin/gudevd-udev-capture", udevCaptureScript, 0o755},
 		{"etc/systemd/system/gudevd-udev-capture.service", udevCaptureUnit, 0o644},
 	}
