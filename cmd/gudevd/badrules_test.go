@@ -71,7 +71,7 @@ func TestBadRulesEventsGoOn(t *testing.T) {
 	root := badRulesTree(t)
 	var logs bytes.Buffer
 	e := &env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.NewTextHandler(&logs, nil)), getenv: func(string) string { return "" }}
-	s, err := newRuleSession(t.Context(), e, root, true)
+	s, err := newRuleSession(t.Context(), e, root, pooledPrograms)
 	if err != nil {
 		t.Fatal(err)
 	}

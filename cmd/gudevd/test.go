@@ -61,7 +61,11 @@ func withRuleSession(ctx context.Context, e *env, name, usage string, n int, arg
 	if err != nil {
 		return err
 	}
-	s, err := newRuleSession(ctx, e, a.root, filepath.Clean(a.root) == "/")
+	progs := noPrograms
+	if filepath.Clean(a.root) == "/" {
+		progs = directPrograms
+	}
+	s, err := newRuleSession(ctx, e, a.root, progs)
 	if err != nil {
 		return err
 	}
@@ -200,8 +204,9 @@ func printDiagnostics(w io.Writer, diags []rules.Diagnostic) {
 // ruleSession is what test and test-builtin run the rules with: a Host
 // over the system below root, its builtins with the system's hwdb, naming
 // scheme and .link files. On the running system (root "/") programs run
-// in a pool of `gudevd program-worker` processes and blkid probes the
-// nodes; below another root there are no nodes to run them on (their
+// from this process one at a time, as udevadm test runs them (the
+// daemon's pool of `gudevd program-worker` processes is pooledPrograms),
+// and blkid probes the nodes; below another root there are no nodes to run them on (their
 // argv names this machine's /dev), so PROGRAM, IMPORT{program} and blkid
 // fail there with errors.ErrUnsupported rather than probe the wrong
 // devices, and input_id reads no axes.
@@ -212,13 +217,22 @@ type ruleSession struct {
 	runner      *programs.Runner // nil below another root
 }
 
-// newRuleSession opens a session over root; run says whether programs
-// run (the commands ask for them on "/" only).
-func newRuleSession(ctx context.Context, e *env, root string, run bool) (*ruleSession, error) {
+// programMode is how a session runs programs.
+type programMode int
+
+const (
+	noPrograms     programMode = iota // below another root: none
+	directPrograms                    // from this process, as udevadm test does
+	pooledPrograms                    // in program workers, as the daemon does
+)
+
+// newRuleSession opens a session over root, running programs as progs
+// says (the commands run them on "/" only, directly).
+func newRuleSession(ctx context.Context, e *env, root string, progs programMode) (*ruleSession, error) {
 	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), env: &builtin.Env{}}
 	cfg := rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Builtins: s.env}
-	if run {
-		runner, err := newTestRunner(e)
+	if progs != noPrograms {
+		runner, err := newTestRunner(e, progs == pooledPrograms)
 		if err != nil {
 			return nil, err
 		}
@@ -229,16 +243,19 @@ func newRuleSession(ctx context.Context, e *env, root string, run bool) (*ruleSe
 	return s, nil
 }
 
-// newTestRunner is the pool of program workers, with udevadm test's event
-// timeout; its workers start with the first program.
-func newTestRunner(e *env) (*programs.Runner, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary: %w", err)
+// newTestRunner runs programs with udevadm test's event timeout: from
+// this process, or with pooled in a pool of program workers that start
+// with the first program.
+func newTestRunner(e *env, pooled bool) (*programs.Runner, error) {
+	cfg := programs.Config{Log: e.log, Max: 2, Timeout: testTimeout, Limit: programs.DefaultLimit}
+	if pooled {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own binary: %w", err)
+		}
+		cfg.Command = programs.WorkerCommand(exe)
 	}
-	runner, err := programs.NewRunner(programs.Config{
-		Log: e.log, Command: programs.WorkerCommand(exe), Max: 2, Timeout: testTimeout, Limit: programs.DefaultLimit,
-	})
+	runner, err := programs.NewRunner(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start program workers: %w", err)
 	}

@@ -61,7 +61,19 @@ func newTestRunner(t *testing.T, cfg Config) *Runner {
 // engine tells apart (a failed PROGRAM match against a broken event), and
 // a counter.
 func TestRunnerProgram(t *testing.T) {
-	r := newTestRunner(t, Config{Timeout: 500 * time.Millisecond, Limit: 8})
+	cfg := Config{Timeout: 500 * time.Millisecond, Limit: 8}
+	t.Run("pool", func(t *testing.T) { testRunnerProgram(t, newTestRunner(t, cfg)) })
+	t.Run("direct", func(t *testing.T) {
+		r, err := NewRunner(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(context.Background())
+		testRunnerProgram(t, r)
+	})
+}
+
+func testRunnerProgram(t *testing.T, r *Runner) {
 	sh := func(s string) []string { return []string{"/bin/sh", "-c", s} }
 	tests := []struct {
 		name    string
