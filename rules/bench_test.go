@@ -42,8 +42,9 @@ func BenchmarkLoadDebian(b *testing.B) {
 	b.ReportMetric(float64(len(rs.Lines)), "rules")
 }
 
-// BenchmarkEvalGuest is Eval of systemd 252.39's rules for the add event
-// of each captured guest device, through the fake Host of
+// BenchmarkEvalGuest is Eval of the guest's rules (Debian's installed
+// rules.d) for the add event of each captured guest device, loaded once
+// as the daemon loads them, through the fake Host of
 // TestGuestConformance. An op is all the devices; ns/event is the mean
 // of one event and median-ns/event the median of every event's own time.
 func BenchmarkEvalGuest(b *testing.B) {
