@@ -53,6 +53,7 @@ func listRules(fsys fs.FS, dirs []string) ([]string, []Diagnostic) {
 // cannot be read is a warning and skipped; an empty one or /dev/null is
 // skipped silently. GotoLine indexes the returned Rules.Lines.
 func LoadFiles(fsys fs.FS, paths []string, opt *Options) (*Rules, []Diagnostic) {
+	opt = rememberNames(opt)
 	rs := &Rules{}
 	var diags []Diagnostic
 	for _, p := range paths {

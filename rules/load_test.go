@@ -154,3 +154,40 @@ func TestPasswdFiles(t *testing.T) {
 		}
 	}
 }
+
+// countingUsers counts the lookups that reach it.
+type countingUsers struct {
+	PasswdFiles
+	n int
+}
+
+func (c *countingUsers) LookupUser(name string) (uint32, error) {
+	c.n++
+	return c.PasswdFiles.LookupUser(name)
+}
+
+func (c *countingUsers) LookupGroup(name string) (uint32, error) {
+	c.n++
+	return c.PasswdFiles.LookupGroup(name)
+}
+
+// TestLoadAsksOncePerName: a load resolves each name once, as udevd
+// remembers the names it resolved, an unknown one included.
+func TestLoadAsksOncePerName(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/group":  {Data: []byte("disk:x:6:\n")},
+		"etc/passwd": {Data: []byte("root:x:0:0::/root:/bin/sh\n")},
+		"usr/lib/udev/rules.d/50-a.rules": {Data: []byte(
+			"KERNEL==\"sd*\", GROUP=\"disk\"\nKERNEL==\"sr*\", GROUP=\"disk\"\nKERNEL==\"x\", GROUP=\"nosuch\"\n")},
+		"usr/lib/udev/rules.d/60-b.rules": {Data: []byte("KERNEL==\"vd*\", GROUP=\"disk\", OWNER=\"nosuch\"\nKERNEL==\"y\", GROUP=\"nosuch\"\n")},
+	}
+	users := &countingUsers{PasswdFiles: PasswdFiles{FS: fsys}}
+	rs, _ := Load(fsys, &Options{Users: users})
+	if len(rs.Lines) != 5 {
+		t.Fatalf("%d lines, want 5", len(rs.Lines))
+	}
+	// disk and nosuch as groups, nosuch as a user.
+	if users.n != 3 {
+		t.Errorf("%d lookups, want 3", users.n)
+	}
+}

@@ -103,3 +103,49 @@ func resolveName(users Users, group bool, name string) (id uint32, msg string) {
 		return invalidID, fmt.Sprintf("Failed to resolve %s '%s', ignoring: %v", entity, name, err)
 	}
 }
+
+// rememberNames returns opt with its Users asked once per name for one
+// load, as udevd keeps the names it resolved (rules->known_users and
+// known_groups): Debian's rules name the same few groups dozens of times,
+// and every lookup of PasswdFiles reads the whole file.
+func rememberNames(opt *Options) *Options {
+	if opt == nil || opt.Users == nil {
+		return opt
+	}
+	o := *opt
+	o.Users = &knownNames{users: opt.Users, ids: map[knownName]knownID{}}
+	return &o
+}
+
+type knownName struct {
+	group bool
+	name  string
+}
+
+type knownID struct {
+	id  uint32
+	err error
+}
+
+// knownNames remembers a Users' answers, errors too.
+type knownNames struct {
+	users Users
+	ids   map[knownName]knownID
+}
+
+func (k *knownNames) LookupUser(name string) (uint32, error) {
+	return k.lookup(knownName{false, name}, k.users.LookupUser)
+}
+
+func (k *knownNames) LookupGroup(name string) (uint32, error) {
+	return k.lookup(knownName{true, name}, k.users.LookupGroup)
+}
+
+func (k *knownNames) lookup(key knownName, f func(string) (uint32, error)) (uint32, error) {
+	if r, ok := k.ids[key]; ok {
+		return r.id, r.err
+	}
+	id, err := f(key.name)
+	k.ids[key] = knownID{id, err}
+	return id, err
+}

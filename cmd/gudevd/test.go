@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -215,6 +216,7 @@ type ruleSession struct {
 	host        *rulehost.Host
 	env         *builtin.Env
 	runner      *programs.Runner // nil below another root
+	hwdb        *builtin.HWDB    // once env.OpenHWDB opened it
 }
 
 // programMode is how a session runs programs.
@@ -265,11 +267,18 @@ func newTestRunner(e *env, pooled bool) (*programs.Runner, error) {
 // setupBuiltins fills the Env as udevd's udev_builtin_init does: what is
 // missing is logged and the builtins needing it fail.
 func (s *ruleSession) setupBuiltins(ctx context.Context, e *env, root string) {
-	if db, err := builtin.OpenDefaultHWDB(root); err != nil {
-		e.log.Warn("no hwdb", "err", err)
-	} else {
-		s.env.HWDB = db
-	}
+	// The hwdb opens when a builtin first needs it: checking the whole
+	// file is most of a one-shot run's time for an event that needs none
+	// (a tty's, most of a boot's).
+	s.env.OpenHWDB = sync.OnceValues(func() (*builtin.HWDB, error) {
+		db, err := builtin.OpenDefaultHWDB(root)
+		if err != nil {
+			e.log.Warn("no hwdb", "err", err)
+			return nil, nil // the builtins run as without a hwdb.bin
+		}
+		s.hwdb = db
+		return db, nil
+	})
 	cmdline, _ := s.host.Cmdline(ctx)
 	scheme, err := builtin.ResolveNamingScheme(cmdlineValue(cmdline, "net.naming-scheme"), envValue(e, "NET_NAMING_SCHEME"))
 	if err != nil {
@@ -313,8 +322,8 @@ func (s *ruleSession) loadRules() (*rules.Rules, []rules.Diagnostic) {
 }
 
 func (s *ruleSession) close(ctx context.Context) {
-	if s.env.HWDB != nil {
-		s.env.HWDB.Close()
+	if s.hwdb != nil {
+		s.hwdb.Close()
 	}
 	if s.runner != nil {
 		s.runner.Close(ctx)

@@ -49,7 +49,13 @@ func (e *EffectError) Unwrap() error { return ErrNotApplied }
 // builtins that need it fail with ErrUnsupported, or, for those whose
 // effect it is, return an *EffectError: nothing pretends to have acted.
 type Env struct {
-	HWDB   *HWDB        // hwdb, and net_id's OUI lookup; nil: no hwdb.bin
+	HWDB *HWDB // hwdb, and net_id's OUI lookup; nil: no hwdb.bin, or OpenHWDB
+	// OpenHWDB, when HWDB is nil, opens it at the first builtin that
+	// needs it, for a one-shot command (gudevd test) whose event may not:
+	// checking a whole hwdb.bin costs more than evaluating the rules. It
+	// must remember its answer; the daemon sets HWDB once instead.
+	OpenHWDB func() (*HWDB, error)
+
 	Scheme NamingScheme // net_id's and net_setup_link's naming scheme
 	Blkid  BlkidProbe
 	Abs    EvdevAbs // input_id's touch surface size; nil: not read
@@ -86,7 +92,11 @@ func (e *Env) Run(ctx context.Context, name string, dev *Device, argv []string) 
 	case "btrfs":
 		return e.btrfs(ctx, dev, argv)
 	case "hwdb":
-		return Hwdb(ctx, e.HWDB, dev, argv)
+		db, err := e.hwdb()
+		if err != nil {
+			return nil, fmt.Errorf("hwdb: %w", err)
+		}
+		return Hwdb(ctx, db, dev, argv)
 	case "input_id":
 		if e.Abs != nil {
 			return InputIDWith(e.Abs)(ctx, dev, argv)
@@ -111,10 +121,19 @@ func (e *Env) Run(ctx context.Context, name string, dev *Device, argv []string) 
 }
 
 func (e *Env) oui() OUILookup {
-	if e.HWDB == nil {
-		return nil
+	db, err := e.hwdb()
+	if err != nil || db == nil {
+		return nil // net_id without OUI names, as udevd without a hwdb
 	}
-	return e.HWDB.Query
+	return db.Query
+}
+
+// hwdb is HWDB, or what OpenHWDB opens.
+func (e *Env) hwdb() (*HWDB, error) {
+	if e.HWDB != nil || e.OpenHWDB == nil {
+		return e.HWDB, nil
+	}
+	return e.OpenHWDB()
 }
 
 func (e *Env) blkid(ctx context.Context, dev *Device, argv []string) ([]Prop, error) {

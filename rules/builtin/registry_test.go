@@ -146,3 +146,27 @@ func TestNames(t *testing.T) {
 		t.Errorf("%d names, want udevd 252's 11", n)
 	}
 }
+
+// TestEnvOpenHWDB: OpenHWDB runs when a builtin needs the hwdb (hwdb,
+// net_id's OUI names) and not before; its error is the builtin's.
+func TestEnvOpenHWDB(t *testing.T) {
+	sysfs, err := sysfstest.Load(filepath.Join("testdata", "guest", "sys.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := func(p string) *Device { return &Device{Sysfs: sysfs, Syspath: p, Props: map[string]string{}} }
+	const vda = "devices/pci0000:00/0000:00:05.0/virtio2/block/vda"
+	const nic = "devices/pci0000:00/0000:00:01.0/net/enp0s1"
+	broken := errors.New("broken hwdb.bin")
+	opens := 0
+	e := &Env{OpenHWDB: func() (*HWDB, error) { opens++; return nil, broken }}
+	if _, err := e.Run(t.Context(), "path_id", dev(vda), nil); err != nil || opens != 0 {
+		t.Errorf("path_id: %v, %d opens; want none", err, opens)
+	}
+	if _, err := e.Run(t.Context(), "hwdb", dev(vda), nil); !errors.Is(err, broken) || opens != 1 {
+		t.Errorf("hwdb: %v after %d opens, want the open's error after 1", err, opens)
+	}
+	if _, err := e.Run(t.Context(), "net_id", dev(nic), nil); err != nil || opens != 2 {
+		t.Errorf("net_id: %v after %d opens, want names without OUI after 2", err, opens)
+	}
+}
