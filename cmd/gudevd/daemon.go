@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -66,6 +67,9 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
+	// Beside the control socket, in /run: gone at reboot, as the
+	// refusals it records are of this boot's kernel.
+	f.cfg.Ledger = filepath.Join(filepath.Dir(f.cfg.Control), "failed")
 	if f.cfg.ReceiveBuffer <= 0 {
 		fmt.Fprintf(e.stderr, "gudevd daemon: --receive-buffer %d: want a positive number of bytes\n", f.cfg.ReceiveBuffer)
 		return f, errUsage

@@ -48,9 +48,13 @@ type Config struct {
 	Log   *slog.Logger
 	Level *slog.LevelVar // changed by `gudevd control --log-level`
 
-	Tree    modules.Tree  // the module tree and modprobe.d root
-	Sysfs   string        // sysfs mount, normally /sys
-	Control string        // control socket path
+	Tree    modules.Tree // the module tree and modprobe.d root
+	Sysfs   string       // sysfs mount, normally /sys
+	Control string       // control socket path
+	// Ledger is the directory that keeps the kernel's refusals of this
+	// boot for a restarted daemon (see modules.Config.LedgerDir); ""
+	// keeps none.
+	Ledger  string
 	Cmdline func() string // the kernel command line, read at start and on every reload
 
 	Coldplug       Coldplug
@@ -172,7 +176,10 @@ func New(cfg Config) (*Daemon, error) {
 		}
 		runner = d.pool
 	}
-	d.mods = modules.New(modules.Config{Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: cfg.LoadWorkers, MaxLoads: cfg.LoadWorkers, Backoff: cfg.Backoff})
+	d.mods = modules.New(modules.Config{
+		Log: cfg.Log, Catalog: cat, Runner: runner, Parallel: cfg.LoadWorkers, MaxLoads: cfg.LoadWorkers, Backoff: cfg.Backoff,
+		LedgerDir: cfg.Ledger,
+	})
 	return d, nil
 }
 

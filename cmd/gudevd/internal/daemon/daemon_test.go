@@ -537,3 +537,71 @@ func handleWait(d *Daemon, ctx context.Context, ev *uevent.Event) {
 	d.handle(ctx, ev)
 	d.walks.Wait()
 }
+
+// TestDaemonRestartKeepsRefusals: a module the kernel refused leaves
+// nothing in /sys/module, so a restarted daemon would load it again (the
+// fault-restart scenario's duplicates). The ledger in /run keeps the
+// refusal for the next daemon of this boot; a reload or `gudevd load` of the
+// module tries it again, and a damaged entry costs a retry, nothing more.
+func TestDaemonRestartKeepsRefusals(t *testing.T) {
+	ledger := t.TempDir()
+	start := func(k *fakeKernel) *Daemon {
+		t.Helper()
+		d, err := New(Config{
+			Tree: testModules(t), Children: 8, LoadWorkers: 4,
+			Source: newFakeSource(), Runner: k, SysfsFS: testSysfs(0),
+			Backoff: []time.Duration{time.Millisecond}, Ledger: ledger,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(d.coldplugged)
+		return d
+	}
+	ctx := context.Background()
+	cpu := kernelEvent(t, 1, "add", "/devices/system/cpu/cpu0", "cpu", "MODALIAS="+cpuAlias)
+
+	first := &fakeKernel{}
+	handleWait(start(first), ctx, cpu)
+	if got := first.snapshot()["broken_mod"]; got != 1 {
+		t.Fatalf("first daemon: broken_mod loads = %d, want 1", got)
+	}
+
+	second := &fakeKernel{}
+	d := start(second)
+	handleWait(d, ctx, cpu)
+	if got := second.snapshot()["broken_mod"]; got != 0 {
+		t.Errorf("restarted daemon: broken_mod loads = %d, want 0 (refused this boot)", got)
+	}
+	s := d.stats()
+	if s.InheritedFailures != 1 || !strings.Contains(s.Failed["broken_mod"], "no such device") {
+		t.Errorf("restarted daemon: inherited_failures %d, failed[broken_mod] %q; want 1 and ENODEV", s.InheritedFailures, s.Failed["broken_mod"])
+	}
+	if _, err := d.mods.LoadNamed(ctx, []string{"broken_mod"}, true); err == nil {
+		t.Error("gudevd load of broken_mod succeeded; the fake kernel refuses it")
+	}
+	if got := second.snapshot()["broken_mod"]; got != 1 {
+		t.Errorf("gudevd load after a restart: broken_mod loads = %d, want 1", got)
+	}
+
+	// A reload clears the ledger: the new index may have fixed it.
+	if err := d.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(ledger); len(ents) != 0 {
+		t.Errorf("ledger after reload holds %d entries, want none", len(ents))
+	}
+
+	// A damaged entry is dropped and the module loaded again.
+	if err := os.WriteFile(filepath.Join(ledger, "broken_mod"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ledger, "cryptd"), []byte(`{"Result":{"Module":"cryptd"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	third := &fakeKernel{}
+	handleWait(start(third), ctx, cpu)
+	if got := third.snapshot(); got["broken_mod"] != 1 || got["cryptd"] != 1 {
+		t.Errorf("with damaged entries: loads %v, want broken_mod and cryptd once each", got)
+	}
+}

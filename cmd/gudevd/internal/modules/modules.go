@@ -41,6 +41,9 @@ type Config struct {
 	// Backoff is the wait before each retry of a transient failure; its
 	// length is the number of retries. Nil means DefaultBackoff().
 	Backoff []time.Duration
+	// LedgerDir keeps the kernel's refusals across a restart (see
+	// ledger); "" keeps none.
+	LedgerDir string
 }
 
 // Modules turns module names into exactly one load each. Every module of a
@@ -66,6 +69,10 @@ type Modules struct {
 	loads   map[string]uint64 // load syscalls by result
 	failed  map[string]string // module -> last error
 	mods    map[string]*ModuleStats
+
+	ledger    ledger
+	inherited map[string][]byte // refusals under a previous daemon, by module (ledger)
+	fromPrev  uint64            // module runs answered from inherited
 }
 
 // flight is one walk of a MODALIAS's plan that identical events share.
@@ -83,18 +90,21 @@ func New(cfg Config) *Modules {
 	if cfg.Backoff == nil {
 		cfg.Backoff = DefaultBackoff()
 	}
+	l := ledger{dir: cfg.LedgerDir, log: cfg.Log}
 	return &Modules{
-		log:      cfg.Log,
-		group:    workers.NewGroup(),
-		pool:     cfg.Runner,
-		parallel: max(cfg.Parallel, 1),
-		backoff:  cfg.Backoff,
-		slots:    newSlots(cfg.MaxLoads),
-		flights:  map[string]*flight{},
-		cat:      cfg.Catalog,
-		loads:    map[string]uint64{},
-		failed:   map[string]string{},
-		mods:     map[string]*ModuleStats{},
+		ledger:    l,
+		inherited: l.load(),
+		log:       cfg.Log,
+		group:     workers.NewGroup(),
+		pool:      cfg.Runner,
+		parallel:  max(cfg.Parallel, 1),
+		backoff:   cfg.Backoff,
+		slots:     newSlots(cfg.MaxLoads),
+		flights:   map[string]*flight{},
+		cat:       cfg.Catalog,
+		loads:     map[string]uint64{},
+		failed:    map[string]string{},
+		mods:      map[string]*ModuleStats{},
 	}
 }
 
@@ -139,6 +149,10 @@ func (m *Modules) Replace(cat *Catalog) int {
 	if done {
 		m.closeCatalog(old)
 	}
+	m.mu.Lock()
+	m.inherited = nil
+	m.mu.Unlock()
+	m.ledger.clear()
 	return m.group.ForgetFailed()
 }
 
@@ -300,12 +314,63 @@ func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool) erro
 		do = m.group.Retry
 	}
 	_, err, how := do(ctx, s.Name, func(ctx context.Context) ([]byte, error) {
-		return m.runStep(ctx, s)
+		if retry {
+			m.dropInherited(s.Name)
+		} else if out, err, ok := m.inheritedRefusal(s.Name); ok {
+			return out, err
+		}
+		out, err := m.runStep(ctx, s)
+		m.remember(s.Name, out, err)
+		return out, err
 	})
 	if how != workers.Started {
 		m.log.Debug("share module load", "module", s.Name, "how", how.String(), "err", err)
 	}
 	return err
+}
+
+// inheritedRefusal answers a module's run from the ledger of a previous
+// daemon, with no worker and no syscall: the kernel refused it this boot.
+func (m *Modules) inheritedRefusal(name string) ([]byte, error, bool) {
+	m.mu.Lock()
+	out, ok := m.inherited[name]
+	if ok {
+		m.fromPrev++
+	}
+	m.mu.Unlock()
+	if !ok {
+		return nil, nil, false
+	}
+	_, loadErr, _ := modload.UnmarshalResult(out) // checked at load
+	err := fmt.Errorf("%w (refused under a previous daemon this boot; gudevd load or control --reload tries again)", loadErr)
+	m.recordFailure(name, err)
+	m.log.Warn("load module", "module", name, "result", "failed", "err", err)
+	return out, err, true
+}
+
+func (m *Modules) dropInherited(name string) {
+	m.mu.Lock()
+	delete(m.inherited, name)
+	m.mu.Unlock()
+	m.ledger.drop(name)
+}
+
+// remember writes a load the kernel refused to the ledger, and drops the
+// entry of one that loaded. out is the worker's result, nil when none
+// came back (a lost worker says nothing about the module).
+func (m *Modules) remember(name string, out []byte, err error) {
+	if out == nil {
+		return
+	}
+	if err == nil {
+		m.ledger.drop(name)
+		return
+	}
+	r, loadErr, derr := modload.UnmarshalResult(out)
+	if derr != nil || loadErr == nil || r.SyscallOutcome(loadErr) == "" || transient(loadErr) {
+		return
+	}
+	m.ledger.put(name, out)
 }
 
 // runStep is the one run of a module's load. Built-in modules need no
@@ -512,6 +577,7 @@ func (m *Modules) Stats() Stats {
 	s.LoadRetries = m.retries
 	s.LoadSyscalls = maps.Clone(m.loads)
 	s.Failed = maps.Clone(m.failed)
+	s.InheritedFailures = m.fromPrev
 	s.Modules = make(map[string]*ModuleStats, len(m.mods))
 	for k, v := range m.mods {
 		c := *v

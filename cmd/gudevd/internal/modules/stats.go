@@ -14,6 +14,10 @@ type Stats struct {
 	// IndexProblems counts the damaged lines of the module index in use
 	// (depmod's files and modprobe.d), each skipped and logged at load.
 	IndexProblems int `json:"index_problems"`
+	// InheritedFailures counts modules answered from a previous daemon's
+	// ledger of the kernel's refusals this boot, each a load syscall not
+	// made again.
+	InheritedFailures uint64 `json:"inherited_failures"`
 
 	// LoadSyscalls counts finit_module and init_module calls by result:
 	// "ok", "eexist", or the errno's name.
