@@ -192,6 +192,7 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "worker")
 	modulesDir := fs.String("modules-dir", "", "module tree `DIR`")
 	sysfs := fs.String("sysfs", "/sys", "sysfs mount `DIR`")
+	ledger := fs.String("ledger", "", "write the kernel's refusals to `DIR` (the daemon's failed-load ledger)")
 	logLevel := fs.String("log-level", "info", "log `LEVEL`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -201,5 +202,5 @@ func cmdWorker(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("parse --log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})).With("worker", true)
-	return modules.ServeWorker(ctx, log, modules.Tree{Dir: *modulesDir}, *sysfs)
+	return modules.ServeWorker(ctx, log, modules.Tree{Dir: *modulesDir}, *sysfs, *ledger)
 }

@@ -192,7 +192,7 @@ func (d *Daemon) newPool() (*workers.Pool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("find own executable for workers: %w", err)
 		}
-		cmd = modules.WorkerCommand(exe, d.cfg.Tree, d.cfg.Sysfs, d.cfg.Level.Level().String())
+		cmd = modules.WorkerCommand(exe, d.cfg.Tree, d.cfg.Sysfs, d.cfg.Ledger, d.cfg.Level.Level().String())
 	}
 	cmd = withoutNotifySocket(cmd)
 	// modules bounds the loads to LoadWorkers; the pool has room for the

@@ -72,7 +72,7 @@ func simWorker(dir string) int {
 		kernel = nestingKernel{Kernel: k, outer: outer, inner: inner, control: os.Getenv(simControlEnv)}
 	}
 	l := modload.NewLoader(dir, "", nil, modload.WithKernel(kernel))
-	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(l)); err != nil {
+	if err := workers.Serve(context.Background(), conn, conn, modules.Handler(nil, l, "")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -80,7 +80,19 @@ func checkEntry(name string, b []byte) error {
 	return nil
 }
 
-// put records module name's refused load (out is the worker's result).
+// record writes module name's result to the ledger if it is a refusal:
+// a load syscall made, that failed, for a reason about the module (not
+// ENOMEM or EAGAIN, which a retry may fix). The worker records before its
+// reply and the daemon after it, the same bytes: whichever outlives a kill.
+func (l ledger) record(name string, out []byte) {
+	r, loadErr, err := modload.UnmarshalResult(out)
+	if err != nil || loadErr == nil || r.SyscallOutcome(loadErr) == "" || transient(loadErr) {
+		return
+	}
+	l.put(name, out)
+}
+
+// put writes module name's entry (out is the worker's result).
 func (l ledger) put(name string, out []byte) {
 	if l.dir == "" {
 		return

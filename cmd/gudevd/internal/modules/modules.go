@@ -366,11 +366,7 @@ func (m *Modules) remember(name string, out []byte, err error) {
 		m.ledger.drop(name)
 		return
 	}
-	r, loadErr, derr := modload.UnmarshalResult(out)
-	if derr != nil || loadErr == nil || r.SyscallOutcome(loadErr) == "" || transient(loadErr) {
-		return
-	}
-	m.ledger.put(name, out)
+	m.ledger.record(name, out)
 }
 
 // runStep is the one run of a module's load. Built-in modules need no

@@ -22,27 +22,41 @@ type StepLoader interface {
 // Handler loads the module of one job. A load failure is part of the
 // result, not a job error: it carries the module's typed error across the
 // pipe intact, while job errors are left for what breaks the worker itself.
-func Handler(l StepLoader) workers.Handler {
+//
+// A refusal goes to the ledger here, before the reply: a daemon killed
+// while the syscall ran never reads the reply, and its successor, which
+// waits for this worker to finish, must find the refusal recorded.
+// ledgerDir is the daemon's failed-load ledger (Config.LedgerDir), "" for
+// none; log gets the ledger's write errors.
+func Handler(log *slog.Logger, l StepLoader, ledgerDir string) workers.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	led := ledger{dir: ledgerDir, log: log}
 	return func(ctx context.Context, job []byte) ([]byte, error) {
 		s, err := modload.UnmarshalStep(job)
 		if err != nil {
 			return nil, fmt.Errorf("decode job: %w", err)
 		}
 		r, loadErr := l.Load(ctx, s)
-		return modload.MarshalResult(r, loadErr)
+		out, err := modload.MarshalResult(r, loadErr)
+		if err == nil && loadErr != nil {
+			led.record(s.Name, out)
+		}
+		return out, err
 	}
 }
 
 // ServeWorker is a worker process's life: it loads one module per job from
 // the pool's socket until the pool closes it. A crash here (a panic, an OOM
 // kill) costs the daemon one job, never the daemon itself.
-func ServeWorker(ctx context.Context, log *slog.Logger, tree Tree, sysfs string) error {
+func ServeWorker(ctx context.Context, log *slog.Logger, tree Tree, sysfs, ledgerDir string) error {
 	conn, err := workers.WorkerConn()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return workers.Serve(ctx, conn, conn, Handler(modload.NewLoader(tree.Dir, sysfs, log)))
+	return workers.Serve(ctx, conn, conn, Handler(log, modload.NewLoader(tree.Dir, sysfs, log), ledgerDir))
 }
 
 // PoolConfig configures the pool of worker processes.
@@ -65,16 +79,17 @@ func NewPool(cfg PoolConfig) (*workers.Pool, error) {
 }
 
 // WorkerCommand returns the pool's command for exe run as `gudevd worker`
-// over tree, with its log on the daemon's stderr.
+// over tree, writing refusals to ledgerDir (none for ""), with its log on
+// the daemon's stderr.
 //
 // A worker runs one load at a time, so it runs with GOMAXPROCS=1: every P
 // has its own span caches and the runtime its threads, and a re-executed
 // worker shares none of its pages, so they would cost CPUs times workers.
 // (The daemon also keeps huge pages away from its workers: see the
 // daemon's disableHugePages.)
-func WorkerCommand(exe string, tree Tree, sysfs, logLevel string) func(ctx context.Context) *exec.Cmd {
+func WorkerCommand(exe string, tree Tree, sysfs, ledgerDir, logLevel string) func(ctx context.Context) *exec.Cmd {
 	return func(ctx context.Context) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, exe, "worker", "--modules-dir", tree.Dir, "--sysfs", sysfs, "--log-level", logLevel)
+		cmd := exec.CommandContext(ctx, exe, "worker", "--modules-dir", tree.Dir, "--sysfs", sysfs, "--ledger", ledgerDir, "--log-level", logLevel)
 		cmd.Stderr = os.Stderr
 		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 			return strings.HasPrefix(kv, "GOMAXPROCS=")
@@ -87,7 +102,7 @@ func WorkerCommand(exe string, tree Tree, sysfs, logLevel string) func(ctx conte
 type directRunner struct{ l StepLoader }
 
 func (r directRunner) Run(ctx context.Context, job []byte) ([]byte, error) {
-	return Handler(r.l)(ctx, job)
+	return Handler(nil, r.l, "")(ctx, job)
 }
 
 func (directRunner) Stats() workers.PoolStats { return workers.PoolStats{} }
