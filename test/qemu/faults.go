@@ -101,9 +101,10 @@ type FaultResult struct {
 	// never made, so its retry makes the syscall again.
 	KilledDuplicates int
 	// RefusedRepeats are the Duplicates, in fault-restart, of modules the
-	// machine refuses (Refused): each restarted daemon asks for them once
-	// more, since a failed load leaves nothing in /sys/module to learn
-	// from, as `gudevd control --reload` forgets failures on purpose.
+	// machine refuses (Refused): a failed load leaves nothing in
+	// /sys/module to learn from, so a restarted daemon asks again unless
+	// the failed-load ledger in /run kept the refusal. They are counted
+	// apart to name the cause; TestFaultsOnRealKernel fails on them.
 	RefusedRepeats int
 	// Lost are expected modules neither loaded nor refused, and for
 	// fault-forged every forged message that got through ("forged: ...").
