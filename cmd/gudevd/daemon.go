@@ -64,17 +64,56 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.BoolVar(&f.cfg.KernelModprobe, "kernel-modprobe", false, "point /proc/sys/kernel/modprobe at gudevd while running")
 	fs.IntVar(&f.cfg.ReceiveBuffer, "receive-buffer", uevent.DefaultReceiveBuffer, "uevent socket receive queue `BYTES`: events that overflow it are lost (ENOBUFS) and sysfs is rescanned")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warning, err")
+	var ledger string
+	fs.StringVar(&ledger, "ledger", "", "keep the kernel's refusals of this boot for a restarted daemon in `DIR`, or none (default failed/, or failed-initrd/ in an initrd, beside the control socket)")
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
-	// Beside the control socket, in /run: gone at reboot, as the
-	// refusals it records are of this boot's kernel.
-	f.cfg.Ledger = filepath.Join(filepath.Dir(f.cfg.Control), "failed")
+	f.cfg.Ledger = ledgerDir(e, ledger, f.cfg.Control)
 	if f.cfg.ReceiveBuffer <= 0 {
 		fmt.Fprintf(e.stderr, "gudevd daemon: --receive-buffer %d: want a positive number of bytes\n", f.cfg.ReceiveBuffer)
 		return f, errUsage
 	}
 	return f, nil
+}
+
+// ledgerDir is the daemon's failed-load ledger: flag if set ("none" for
+// none), else beside the control socket, in /run, gone at reboot as the
+// refusals it keeps are of this boot. An initrd's daemon keeps its own:
+// /run moves to the root system, whose module tree and firmware may load
+// what the initrd's could not, so its daemon must try again.
+func ledgerDir(e *env, flag, control string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "":
+	default:
+		return flag
+	}
+	initrd := e.initrd
+	if initrd == nil {
+		initrd = inInitrd
+	}
+	name := "failed"
+	if initrd() {
+		name = "failed-initrd"
+	}
+	return filepath.Join(filepath.Dir(control), name)
+}
+
+// inInitrd reports an initrd as systemd's in_initrd() does, by
+// /etc/initrd-release (dracut's and systemd's initrds have it), or, for
+// initrds without it (initramfs-tools'), by a root that is a ramfs or tmpfs,
+// as the kernel's rootfs is.
+func inInitrd() bool {
+	if _, err := os.Stat("/etc/initrd-release"); err == nil {
+		return true
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return false
+	}
+	return st.Type == unix.RAMFS_MAGIC || st.Type == unix.TMPFS_MAGIC
 }
 
 // applyKnobs lets the kernel command line override the defaults, as udevd's

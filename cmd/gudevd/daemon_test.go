@@ -46,3 +46,35 @@ func TestParseDaemonFlagsReceiveBuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestParseDaemonFlagsLedger: the failed-load ledger sits beside the control
+// socket, apart in an initrd (the root system's daemon must retry what the
+// initrd's could not load), or where --ledger says, or nowhere.
+func TestParseDaemonFlagsLedger(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		initrd bool
+		want   string
+	}{
+		{name: "default", want: "/run/gudevd/failed"},
+		{name: "initrd", initrd: true, want: "/run/gudevd/failed-initrd"},
+		{name: "beside another control socket", args: []string{"--control", "/tmp/x/ctl"}, want: "/tmp/x/failed"},
+		{name: "explicit", args: []string{"--ledger", "/run/other"}, initrd: true, want: "/run/other"},
+		{name: "none", args: []string{"--ledger=none"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			e := &env{stdin: &bytes.Buffer{}, stdout: &bytes.Buffer{}, stderr: &stderr, log: slog.New(slog.DiscardHandler),
+				getenv: func(string) string { return "" }, initrd: func() bool { return tt.initrd }}
+			f, err := parseDaemonFlags(e, tt.args)
+			if err != nil {
+				t.Fatalf("parseDaemonFlags(%q): %v\n%s", tt.args, err, stderr.String())
+			}
+			if f.cfg.Ledger != tt.want {
+				t.Errorf("parseDaemonFlags(%q): Ledger %q, want %q", tt.args, f.cfg.Ledger, tt.want)
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ type env struct {
 	// their own (nil and "" mean /proc/cmdline and /sys).
 	cmdline func() string
 	sysfs   string
+	// initrd reports whether this process runs in an initrd (nil:
+	// inInitrd); tests give their own.
+	initrd func() bool
 }
 
 func newEnv() *env {
