@@ -104,7 +104,7 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 	if err := controlDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	if err := clearPath(path); err != nil {
+	if err := clearPath("unix", path); err != nil {
 		return nil, err
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -159,11 +159,11 @@ func controlDir(dir string) error {
 	return nil
 }
 
-// clearPath makes path free for bind(2), removing a stale socket, or says
-// why it cannot.
-func clearPath(path string) error {
+// clearPath makes path free for bind(2) of a socket of network ("unix",
+// "unixpacket"), removing a stale socket, or says why it cannot.
+func clearPath(network, path string) error {
 	d := net.Dialer{Timeout: time.Second}
-	c, err := d.Dial("unix", path)
+	c, err := d.Dial(network, path)
 	switch {
 	case err == nil:
 		c.Close()

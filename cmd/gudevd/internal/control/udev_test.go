@@ -1,0 +1,357 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
+)
+
+// udevadmEnv makes the test binary, run by unshare(1) in a mount namespace
+// of its own, serve /run/udev/control and drive the real udevadm against
+// it (TestUdevadmControl).
+const udevadmEnv = "GUDEVD_CONTROL_TEST_UDEVADM"
+
+// recorder is a UdevHandler that keeps every message; UdevExit cancels
+// the serve, as the daemon's exit does.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []UdevMessage
+	exit context.CancelFunc
+}
+
+func (r *recorder) ServeUdevControl(ctx context.Context, m UdevMessage) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	if m.Op == UdevExit && r.exit != nil {
+		r.exit()
+	}
+}
+
+func (r *recorder) got() []UdevMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]UdevMessage(nil), r.msgs...)
+}
+
+func TestUdevMessageRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		m    UdevMessage
+	}{
+		{"ping", UdevMessage{Version: "udev-252", Op: UdevPing}},
+		{"log level", UdevMessage{Version: "udev-252", Op: UdevSetLogLevel, Int: 7}},
+		{"children max", UdevMessage{Version: "udev-252", Op: UdevSetChildrenMax, Int: 12}},
+		{"set env", UdevMessage{Version: "udev-252", Op: UdevSetEnv, Env: "FOO=bar baz"}},
+		{"unset env", UdevMessage{Version: "udev-252", Op: UdevSetEnv, Env: "FOO="}},
+		{"exit", UdevMessage{Version: "udev-252", Op: UdevExit}},
+		{"end", UdevMessage{Version: "udev-252", Op: UdevEnd}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.m.Marshal()
+			if len(b) != 280 {
+				t.Fatalf("Marshal: %d bytes, want 280 (sizeof(UdevCtrlMessageWire))", len(b))
+			}
+			got, err := ParseUdevMessage(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.m, got); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseUdevMessageBad(t *testing.T) {
+	good := UdevMessage{Version: "udev-252", Op: UdevPing}.Marshal()
+	badMagic := bytes.Clone(good)
+	badMagic[16] ^= 1
+	badType := UdevMessage{Op: 9}.Marshal()
+	for name, b := range map[string][]byte{
+		"empty": nil, "short": good[:279], "long": append(bytes.Clone(good), 0),
+		"magic": badMagic, "type": badType, "negative type": UdevMessage{Op: -1}.Marshal(),
+	} {
+		if _, err := ParseUdevMessage(b); !errors.Is(err, ErrBadUdevMessage) || !errors.Is(err, unix.EBADMSG) {
+			t.Errorf("%s: ParseUdevMessage = %v, want ErrBadUdevMessage (EBADMSG)", name, err)
+		}
+	}
+}
+
+// FuzzParseUdevMessage: what parses survives Marshal and parses the same.
+func FuzzParseUdevMessage(f *testing.F) {
+	f.Add(UdevMessage{Version: "udev-252", Op: UdevSetEnv, Env: "A=b"}.Marshal())
+	f.Add(UdevMessage{Version: "udev-252", Op: UdevSetLogLevel, Int: 3}.Marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseUdevMessage(b)
+		if err != nil {
+			return
+		}
+		if len(m.Version) > udevVersionLen-1 || len(m.Env) > udevValueLen-1 {
+			// A string filling its whole field has no NUL; Marshal
+			// cuts it as strscpy would.
+			return
+		}
+		again, err := ParseUdevMessage(m.Marshal())
+		if err != nil {
+			t.Fatalf("parse of Marshal(%+v): %v", m, err)
+		}
+		if diff := cmp.Diff(m, again); diff != "" {
+			t.Errorf("round trip (-first +again):\n%s", diff)
+		}
+	})
+}
+
+// startUdevServer serves path with h until the test ends or h exits it.
+func startUdevServer(t *testing.T, path string, h *recorder) (*UdevServer, <-chan struct{}) {
+	t.Helper()
+	srv, err := ListenUdev(path, h, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	h.exit = cancel
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, done
+}
+
+// sendUdev is udevadm's side: connect, send each message, END_MESSAGES,
+// then wait for the server's close (udev_ctrl_wait).
+func sendUdev(t *testing.T, path string, raw ...[]byte) error {
+	t.Helper()
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, b := range append(raw, UdevMessage{Version: "udev-252", Op: UdevEnd}.Marshal()) {
+		if _, err := c.Write(b); errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			break // the server closed on a message it refused
+		} else if err != nil {
+			return err
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || (err != nil && !errors.Is(err, unix.ECONNRESET) && err.Error() != "EOF") {
+		return fmt.Errorf("waiting for the close: %d bytes, %v", n, err)
+	}
+	return nil
+}
+
+// TestUdevServer: messages reach the handler in order and END_MESSAGES
+// closes the connection; a datagram that is no message is counted and
+// ends its connection, and the next client is served.
+func TestUdevServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "control")
+	h := &recorder{}
+	srv, _ := startUdevServer(t, path, h)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket: %v, %v; want mode 0600", fi, err)
+	}
+	msgs := []UdevMessage{
+		{Version: "udev-252", Op: UdevSetLogLevel, Int: 7},
+		{Version: "udev-252", Op: UdevSetEnv, Env: "FOO=bar"},
+		{Version: "udev-252", Op: UdevPing},
+	}
+	var raw [][]byte
+	for _, m := range msgs {
+		raw = append(raw, m.Marshal())
+	}
+	if err := sendUdev(t, path, raw...); err != nil {
+		t.Fatal(err)
+	}
+	bad := UdevMessage{Op: UdevReload}.Marshal()
+	bad[17] = 0 // magic
+	if err := sendUdev(t, path, bad, UdevMessage{Op: UdevReload}.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendUdev(t, path, UdevMessage{Op: UdevStopExecQueue}.Marshal()[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendUdev(t, path, UdevMessage{Op: UdevStartExecQueue}.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	want := append(msgs, UdevMessage{Op: UdevStartExecQueue})
+	if diff := cmp.Diff(want, h.got()); diff != "" {
+		t.Errorf("handled (-want +got):\n%s", diff)
+	}
+	// 3 messages and END, then START_EXEC_QUEUE and END; the reload after
+	// the bad magic was never read.
+	if diff := cmp.Diff(UdevStats{Messages: 6, Malformed: 2}, srv.Stats()); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+}
+
+// TestUdevServerExit: UDEV_CTRL_EXIT stops the server, which closes the
+// client's connection (udevadm control --exit waits for that) and removes
+// the socket.
+func TestUdevServerExit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control")
+	h := &recorder{}
+	_, done := startUdevServer(t, path, h)
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(UdevMessage{Op: UdevExit}.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := c.Read(make([]byte, 1)); n != 0 {
+		t.Errorf("read %d bytes, want the close", n)
+	}
+	<-done
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket after exit: %v, want removed", err)
+	}
+}
+
+// TestUdevadmControl drives systemd's own udevadm (bookworm's 252 where
+// the tests run) against the server: ping, log level, children max,
+// environment, the exec queue, reload and exit must each arrive as the
+// message udevd would handle. udevadm only knows /run/udev/control, so the
+// server runs in a mount namespace of its own with a tmpfs on /run.
+func TestUdevadmControl(t *testing.T) {
+	udevadm, err := exec.LookPath("udevadm")
+	if err != nil {
+		t.Skip("no udevadm")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and unshare(1) for a private /run")
+	}
+	self, err := os.Executable() // not /proc/self/exe: unshare(1) would resolve it to itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), udevadmEnv+"="+udevadm)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if strings.Contains(stderr.String(), "unshare failed") {
+			t.Skipf("no mount namespace here: %s", stderr.String())
+		}
+		t.Fatalf("%v\nstderr: %s", err, stderr.String())
+	}
+	var got udevadmOutcome
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("helper printed %q: %v\nstderr: %s", stdout.Bytes(), err, stderr.String())
+	}
+	want := udevadmOutcome{
+		Messages: []UdevMessage{
+			{Op: UdevPing},
+			{Op: UdevSetLogLevel, Int: 7}, // debug
+			{Op: UdevSetChildrenMax, Int: 7},
+			{Op: UdevSetEnv, Env: "FOO=bar"},
+			{Op: UdevSetEnv, Env: "FOO="},
+			{Op: UdevStopExecQueue},
+			{Op: UdevStartExecQueue},
+			{Op: UdevReload},
+			{Op: UdevExit},
+		},
+		Stats:         UdevStats{Messages: 17}, // 9 and 8 END_MESSAGES (none after exit)
+		SocketRemoved: true,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(UdevMessage{}, "Version")); diff != "" {
+		t.Errorf("what udevadm sent (-want +got):\n%s", diff)
+	}
+	for _, m := range got.Messages {
+		if !strings.HasPrefix(m.Version, "udev-") {
+			t.Errorf("version %q, want udev-N", m.Version)
+		}
+	}
+}
+
+type udevadmOutcome struct {
+	Messages      []UdevMessage
+	Errors        []string `json:",omitempty"`
+	Stats         UdevStats
+	SocketRemoved bool
+}
+
+// udevadmMain is TestUdevadmControl's helper, in its own mount namespace.
+func udevadmMain(udevadm string) int {
+	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
+		fmt.Fprintln(os.Stderr, "mount /run:", err)
+		return 1
+	}
+	h := &recorder{}
+	srv, err := ListenUdev(UdevPath, h, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.exit = cancel
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
+	var out udevadmOutcome
+	for _, args := range [][]string{
+		{"--ping"}, {"--log-level=debug"}, {"--children-max=7"}, {"--property=FOO=bar"}, {"--property=FOO="},
+		{"--stop-exec-queue"}, {"--start-exec-queue"}, {"--reload"}, {"--exit"},
+	} {
+		b, err := exec.Command(udevadm, append([]string{"control", "--timeout=5"}, args...)...).CombinedOutput()
+		if err != nil {
+			out.Errors = append(out.Errors, fmt.Sprintf("udevadm control %s: %v: %s", args, err, b))
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		out.Errors = append(out.Errors, "server still running after --exit")
+		cancel()
+		<-done
+	}
+	out.Messages, out.Stats = h.got(), srv.Stats()
+	_, err = os.Stat(UdevPath)
+	out.SocketRemoved = errors.Is(err, os.ErrNotExist)
+	json.NewEncoder(os.Stdout).Encode(out)
+	return 0
+}
+
+// TestListenUdevStaleAndLive: a socket nobody serves (a killed daemon's) is
+// replaced; one a daemon serves is not, and a second daemon fails with
+// EADDRINUSE, as Listen does for gudevd's own socket.
+func TestListenUdevStaleAndLive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control")
+	stale, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close() // the file stays, nothing listens: ECONNREFUSED
+	h := &recorder{}
+	startUdevServer(t, path, h)
+	if _, err := ListenUdev(path, h, slog.New(slog.DiscardHandler)); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("second ListenUdev = %v, want EADDRINUSE", err)
+	}
+	if err := sendUdev(t, path, UdevMessage{Op: UdevPing}.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.got(); len(got) != 1 || got[0].Op != UdevPing {
+		t.Errorf("after the refused second listener the first served %+v, want one ping", got)
+	}
+}
