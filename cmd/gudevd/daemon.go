@@ -58,6 +58,7 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.StringVar(&f.cfg.Sysfs, "sysfs", "/sys", "sysfs mount `DIR`")
 	fs.StringVar(&f.modulesDir, "modules-dir", "", "module tree `DIR` (default ROOT/lib/modules/$(uname -r))")
 	fs.StringVar(&f.cfg.Control, "control", control.DefaultPath, "control socket `PATH`")
+	fs.StringVar(&f.cfg.UdevControl, "udev-control", "", "also serve systemd-udevd's control protocol on `PATH` ("+control.UdevPath+" when gudevd replaces systemd-udevd), for udevadm control")
 	fs.IntVar(&f.cfg.Children, "children-max", 0, "events handled at once `N` (default min(2*CPUs+16, RAM/128MiB, 2048))")
 	fs.IntVar(&f.cfg.LoadWorkers, "load-workers", 0, "module loads at once `N` (default min(children-max, CPUs+2, 4))")
 	fs.DurationVar(&f.cfg.EventTimeout, "event-timeout", daemon.DefaultEventTimeout, "kill a worker whose load runs longer than `DUR`")

@@ -91,6 +91,8 @@ type Stats struct {
 	Events
 	modules.Stats
 	Control ServerStats `json:"control"`
+	// UdevControl counts udev's control socket, when the daemon serves it.
+	UdevControl *UdevStats `json:"udev_control,omitempty"`
 }
 
 // ServerStats are the control server's counters (Server.Stats). Each only

@@ -51,6 +51,10 @@ type Config struct {
 	Tree    modules.Tree // the module tree and modprobe.d root
 	Sysfs   string       // sysfs mount, normally /sys
 	Control string       // control socket path
+	// UdevControl is where to serve systemd-udevd's control protocol
+	// (control.UdevPath) for the real udevadm control; "" serves none, as
+	// when systemd-udevd runs beside gudevd and owns that socket.
+	UdevControl string
 	// Ledger is the directory that keeps the kernel's refusals of this
 	// boot for a restarted daemon (see modules.Config.LedgerDir); ""
 	// keeps none.
@@ -90,6 +94,9 @@ type Daemon struct {
 	src   EventSource
 	pool  *workers.Pool   // nil when Config.Runner replaced it
 	srv   *control.Server // set by Run before it serves
+	// udevSrv serves udev's control protocol when Config.UdevControl
+	// names a socket; set by Run before it serves.
+	udevSrv *control.UdevServer
 
 	walks sync.WaitGroup // MODALIAS walks started by requestModalias; Run waits for them
 
@@ -510,6 +517,10 @@ func (d *Daemon) stats() control.Stats {
 	s.Stats = d.mods.Stats()
 	if d.srv != nil {
 		s.Control = d.srv.Stats()
+		if d.udevSrv != nil {
+			u := d.udevSrv.Stats()
+			s.UdevControl = &u
+		}
 	}
 	return s
 }
@@ -555,6 +566,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var ctlwg sync.WaitGroup
 	ctlwg.Go(func() { srv.Serve(ctlctx) })
 	defer func() { stopControl(); ctlwg.Wait() }()
+	if d.cfg.UdevControl != "" {
+		usrv, err := control.ListenUdev(d.cfg.UdevControl, d, d.log)
+		if err != nil {
+			return err
+		}
+		d.udevSrv = usrv
+		ctlwg.Go(func() { usrv.Serve(ctlctx) })
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -495,5 +496,60 @@ func TestRunNestedKernelRequest(t *testing.T) {
 				t.Errorf("failed modules: %v", f)
 			}
 		})
+	}
+}
+
+// sendUdevControl sends messages and END_MESSAGES as udevadm control does,
+// then waits for the daemon to close the connection.
+func sendUdevControl(t *testing.T, path string, msgs ...control.UdevMessage) {
+	t.Helper()
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, m := range append(msgs, control.UdevMessage{Op: control.UdevEnd}) {
+		if m.Op == control.UdevEnd && len(msgs) > 0 && msgs[len(msgs)-1].Op == control.UdevExit {
+			break // udevadm sends nothing after EXIT
+		}
+		if _, err := c.Write(m.Marshal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || os.IsTimeout(err) {
+		t.Fatalf("waiting for the daemon's close: %d bytes, %v", n, err)
+	}
+}
+
+// TestRunUdevControl: with --udev-control the daemon answers udev's
+// control protocol as systemd-udevd does: a ping is answered by the close,
+// a log level changes the daemon's, a reload rereads the module index, and
+// exit stops the daemon cleanly before the close reaches the client.
+func TestRunUdevControl(t *testing.T) {
+	udevPath := filepath.Join(t.TempDir(), "udev", "control")
+	r := startDaemon(t, func(c *Config) { c.UdevControl = udevPath })
+	sendUdevControl(t, udevPath, control.UdevMessage{Op: control.UdevPing})
+	sendUdevControl(t, udevPath, control.UdevMessage{Op: control.UdevSetLogLevel, Int: 7})
+	if got := r.d.cfg.Level.Level(); got != slog.LevelDebug {
+		t.Errorf("log level after SET_LOG_LEVEL 7 = %v, want DEBUG", got)
+	}
+	sendUdevControl(t, udevPath, control.UdevMessage{Op: control.UdevReload})
+	r.logs.waitFor(t, "reload module index", 1)
+	s := r.call(t, control.Request{Op: control.OpStats}).Stats
+	if s.UdevControl == nil || s.UdevControl.Messages != 6 {
+		t.Errorf("stats udev_control = %+v, want 6 messages (3 and 3 END_MESSAGES)", s.UdevControl)
+	}
+	sendUdevControl(t, udevPath, control.UdevMessage{Op: control.UdevExit})
+	select {
+	case <-r.d.stopped:
+	default:
+		t.Error("the udev control connection closed before the daemon stopped")
+	}
+	if err := r.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if _, err := os.Stat(udevPath); !os.IsNotExist(err) {
+		t.Errorf("udev control socket after the daemon stopped: %v, want it gone", err)
 	}
 }
