@@ -101,23 +101,44 @@ type Server struct {
 // with an error matching EADDRINUSE; a file there that is not a socket is
 // left alone and refused.
 func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
+	ln, err := listenSocket("unix", path, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		ln:           ln,
+		h:            h,
+		log:          log,
+		readTimeout:  defaultReadTimeout,
+		writeTimeout: defaultWriteTimeout,
+	}, nil
+}
+
+// listenSocket is Listen's and ListenUdev's socket: the directory
+// checked, a stale socket removed, mode 0600 set before bind(2) and
+// checked after it. passCred sets SO_PASSCRED on the listener, which every
+// accepted socket inherits.
+func listenSocket(network, path string, passCred bool) (net.Listener, error) {
 	if err := controlDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	if err := clearPath("unix", path); err != nil {
+	if err := clearPath(network, path); err != nil {
 		return nil, err
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
-		if cerr := rc.Control(func(fd uintptr) { err = unix.Fchmod(int(fd), 0o600) }); cerr != nil {
+		if cerr := rc.Control(func(fd uintptr) {
+			if err = unix.Fchmod(int(fd), 0o600); err != nil {
+				err = fmt.Errorf("set control socket mode: %w", err)
+			} else if passCred {
+				err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+			}
+		}); cerr != nil {
 			return cerr
 		}
-		if err != nil {
-			return fmt.Errorf("set control socket mode: %w", err)
-		}
-		return nil
+		return err
 	}}
-	ln, err := lc.Listen(context.Background(), "unix", path)
+	ln, err := lc.Listen(context.Background(), network, path)
 	if err != nil {
 		return nil, fmt.Errorf("listen on control socket: %w", err)
 	}
@@ -131,13 +152,7 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("create control socket %s: %w", path, err)
 	}
-	return &Server{
-		ln:           ln,
-		h:            h,
-		log:          log,
-		readTimeout:  defaultReadTimeout,
-		writeTimeout: defaultWriteTimeout,
-	}, nil
+	return ln, nil
 }
 
 // controlDir makes sure dir exists and that only root or this process's

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,33 +46,16 @@ type UdevStats struct {
 // ListenUdev creates the socket at path (UdevPath), mode 0600 as
 // systemd-udevd-control.socket makes it, with the checks of Listen on its
 // directory and a stale socket.
+//
+// SO_PASSCRED is set on the listener, as systemd-udevd-control.socket's
+// PassCredentials=yes does: an accepted socket inherits it, so a message
+// udevadm sends between accept(2) and a setsockopt on the accepted socket
+// still carries its credentials (the kernel adds them when the receiver
+// asks, and to a connection not yet accepted).
 func ListenUdev(path string, h UdevHandler, log *slog.Logger) (*UdevServer, error) {
-	if err := controlDir(filepath.Dir(path)); err != nil {
-		return nil, err
-	}
-	if err := clearPath("unixpacket", path); err != nil {
-		return nil, err
-	}
-	// SO_PASSCRED on the listener, as systemd-udevd-control.socket's
-	// PassCredentials=yes: an accepted socket inherits it, so a message
-	// udevadm sends between accept(2) and a setsockopt on the accepted
-	// socket still carries its credentials (the kernel adds them when the
-	// receiver asks, and to a connection not yet accepted).
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		if cerr := rc.Control(func(fd uintptr) {
-			err = unix.Fchmod(int(fd), 0o600)
-			if err == nil {
-				err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-			}
-		}); cerr != nil {
-			return cerr
-		}
-		return err
-	}}
-	ln, err := lc.Listen(context.Background(), "unixpacket", path)
+	ln, err := listenSocket("unixpacket", path, true)
 	if err != nil {
-		return nil, fmt.Errorf("listen on udev control socket: %w", err)
+		return nil, err
 	}
 	return NewUdevServer(ln.(*net.UnixListener), h, log), nil
 }
