@@ -517,10 +517,10 @@ func (d *Daemon) stats() control.Stats {
 	s.Stats = d.mods.Stats()
 	if d.srv != nil {
 		s.Control = d.srv.Stats()
-		if d.udevSrv != nil {
-			u := d.udevSrv.Stats()
-			s.UdevControl = &u
-		}
+	}
+	if d.udevSrv != nil {
+		u := d.udevSrv.Stats()
+		s.UdevControl = &u
 	}
 	return s
 }
@@ -545,6 +545,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Events queue in the socket meanwhile; settle waits for the control
 	// socket, which comes after.
 	d.waitOrphans(ctx)
+	d.mods.Inherit()
 	restore := func() {}
 	if d.cfg.KernelModprobe {
 		r, err := setKernelModprobe(d.log, d.cfg.Sysctl, d.cfg.Control)

@@ -547,14 +547,18 @@ func TestDaemonRestartKeepsRefusals(t *testing.T) {
 	ledger := t.TempDir()
 	start := func(k *fakeKernel) *Daemon {
 		t.Helper()
+		// The fake kernel behind a worker's Handler, which writes the
+		// ledger as a real worker does.
+		runner := handlerRunner{modules.Handler(nil, kernelLoader{k}, ledger)}
 		d, err := New(Config{
 			Tree: testModules(t), Children: 8, LoadWorkers: 4,
-			Source: newFakeSource(), Runner: k, SysfsFS: testSysfs(0),
+			Source: newFakeSource(), Runner: runner, SysfsFS: testSysfs(0),
 			Backoff: []time.Duration{time.Millisecond}, Ledger: ledger,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		d.mods.Inherit() // as Run does once no previous daemon's worker is left
 		close(d.coldplugged)
 		return d
 	}
@@ -605,3 +609,29 @@ func TestDaemonRestartKeepsRefusals(t *testing.T) {
 		t.Errorf("with damaged entries: loads %v, want broken_mod and cryptd once each", got)
 	}
 }
+
+// kernelLoader is a fakeKernel as a worker's loader: the job's result is
+// the load's.
+type kernelLoader struct{ k *fakeKernel }
+
+func (l kernelLoader) Load(ctx context.Context, s modload.Step) (modload.Result, error) {
+	job, err := modload.MarshalStep(s)
+	if err != nil {
+		return modload.Result{}, err
+	}
+	out, err := l.k.Run(ctx, job)
+	if err != nil {
+		return modload.Result{Module: s.Name}, err
+	}
+	r, loadErr, err := modload.UnmarshalResult(out)
+	if err != nil {
+		return modload.Result{Module: s.Name}, err
+	}
+	return r, loadErr
+}
+
+// handlerRunner runs jobs through a worker's Handler in this process.
+type handlerRunner struct{ h workers.Handler }
+
+func (r handlerRunner) Run(ctx context.Context, job []byte) ([]byte, error) { return r.h(ctx, job) }
+func (handlerRunner) Stats() workers.PoolStats                              { return workers.PoolStats{} }

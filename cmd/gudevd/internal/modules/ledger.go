@@ -25,14 +25,17 @@ import (
 // as they say nothing about the module. `gudevd control --reload` (a new
 // module index) and `gudevd load` of the module clear its entry, as they
 // clear the in-memory failure.
-// errBadEntry is a ledger file that is not a refused load of the module
-// it is named after.
-var errBadEntry = errors.New("damaged failed-load ledger entry")
-
+//
+// The worker that made the syscall writes the entry, before its reply:
+// a daemon killed during the syscall never reads that reply.
 type ledger struct {
 	dir string // "" keeps nothing
 	log *slog.Logger
 }
+
+// errBadEntry is a ledger file that is not a refused load of the module
+// it is named after.
+var errBadEntry = errors.New("damaged failed-load ledger entry")
 
 // load returns every entry, module name to result. An entry that does not
 // decode as a failed load is logged and removed: a damaged ledger costs at
@@ -82,8 +85,7 @@ func checkEntry(name string, b []byte) error {
 
 // record writes module name's result to the ledger if it is a refusal:
 // a load syscall made, that failed, for a reason about the module (not
-// ENOMEM or EAGAIN, which a retry may fix). The worker records before its
-// reply and the daemon after it, the same bytes: whichever outlives a kill.
+// ENOMEM or EAGAIN, which a retry may fix).
 func (l ledger) record(name string, out []byte) {
 	r, loadErr, err := modload.UnmarshalResult(out)
 	if err != nil || loadErr == nil || r.SyscallOutcome(loadErr) == "" || transient(loadErr) {

@@ -71,7 +71,7 @@ type Modules struct {
 	mods    map[string]*ModuleStats
 
 	ledger    ledger
-	inherited map[string][]byte // refusals under a previous daemon, by module (ledger)
+	inherited map[string][]byte // refusals under a previous daemon, by module (Inherit)
 	fromPrev  uint64            // module runs answered from inherited
 }
 
@@ -90,21 +90,19 @@ func New(cfg Config) *Modules {
 	if cfg.Backoff == nil {
 		cfg.Backoff = DefaultBackoff()
 	}
-	l := ledger{dir: cfg.LedgerDir, log: cfg.Log}
 	return &Modules{
-		ledger:    l,
-		inherited: l.load(),
-		log:       cfg.Log,
-		group:     workers.NewGroup(),
-		pool:      cfg.Runner,
-		parallel:  max(cfg.Parallel, 1),
-		backoff:   cfg.Backoff,
-		slots:     newSlots(cfg.MaxLoads),
-		flights:   map[string]*flight{},
-		cat:       cfg.Catalog,
-		loads:     map[string]uint64{},
-		failed:    map[string]string{},
-		mods:      map[string]*ModuleStats{},
+		ledger:   ledger{dir: cfg.LedgerDir, log: cfg.Log},
+		log:      cfg.Log,
+		group:    workers.NewGroup(),
+		pool:     cfg.Runner,
+		parallel: max(cfg.Parallel, 1),
+		backoff:  cfg.Backoff,
+		slots:    newSlots(cfg.MaxLoads),
+		flights:  map[string]*flight{},
+		cat:      cfg.Catalog,
+		loads:    map[string]uint64{},
+		failed:   map[string]string{},
+		mods:     map[string]*ModuleStats{},
 	}
 }
 
@@ -319,14 +317,23 @@ func (m *Modules) loadStep(ctx context.Context, s modload.Step, retry bool) erro
 		} else if out, err, ok := m.inheritedRefusal(s.Name); ok {
 			return out, err
 		}
-		out, err := m.runStep(ctx, s)
-		m.remember(s.Name, out, err)
-		return out, err
+		return m.runStep(ctx, s)
 	})
 	if how != workers.Started {
 		m.log.Debug("share module load", "module", s.Name, "how", how.String(), "err", err)
 	}
 	return err
+}
+
+// Inherit reads the ledger a previous daemon's workers wrote: their
+// refusals are answered from it, with no syscall. The daemon calls it once
+// no previous daemon's worker is left (waitOrphans), so that a refusal
+// such a worker writes at the end of its syscall is read too.
+func (m *Modules) Inherit() {
+	in := m.ledger.load()
+	m.mu.Lock()
+	m.inherited = in
+	m.mu.Unlock()
 }
 
 // inheritedRefusal answers a module's run from the ledger of a previous
@@ -353,20 +360,6 @@ func (m *Modules) dropInherited(name string) {
 	delete(m.inherited, name)
 	m.mu.Unlock()
 	m.ledger.drop(name)
-}
-
-// remember writes a load the kernel refused to the ledger, and drops the
-// entry of one that loaded. out is the worker's result, nil when none
-// came back (a lost worker says nothing about the module).
-func (m *Modules) remember(name string, out []byte, err error) {
-	if out == nil {
-		return
-	}
-	if err == nil {
-		m.ledger.drop(name)
-		return
-	}
-	m.ledger.record(name, out)
 }
 
 // runStep is the one run of a module's load. Built-in modules need no
