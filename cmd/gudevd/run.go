@@ -60,6 +60,7 @@ func commands() []command {
 		{"resolve", "resolve MODALIAS... | -          print the modules a MODALIAS loads", cmdResolve},
 		{"verify", "verify [--root DIR] [FILE|DIR...]  check rules files as udevd 252 reads them", cmdVerify},
 		{"hwdb", "hwdb --test=MODALIAS [--hwdb FILE] print the hwdb's properties of a MODALIAS", cmdHwdb},
+		{"info", "info [--query Q] [--name N|--path P|-a|--export-db] [--root DIR]   print a device's database entry, as udevadm info", cmdInfo},
 		{"test", "test [--action A] [--root DIR] DEVPATH   print what the rules make of a device, as udevadm test", cmdTest},
 		{"test-builtin", "test-builtin [--action A] [--root DIR] 'NAME [ARGS]' DEVPATH   run one builtin, as udevadm test-builtin", cmdTestBuiltin},
 		{"modprobe", "modprobe [-q] [--] NAME          the kernel's modprobe helper", cmdModprobe},

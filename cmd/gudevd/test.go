@@ -14,12 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/programs"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/rulehost"
 	"github.com/gudevd/gudevd/rules"
 	"github.com/gudevd/gudevd/rules/builtin"
+	"github.com/gudevd/gudevd/uevent/devdb"
 )
 
 // testTimeout is udevadm test's event timeout.
@@ -138,7 +137,7 @@ func testDevice(h *rulehost.Host, sysfs fs.FS, arg, action string) (*rules.Devic
 	dev.Props = append(append(props, rules.Property{Key: "ACTION", Value: action}), sub...)
 	e, ok := h.DBEntry(dev)
 	if ok {
-		dev.DB = &e.DB
+		dev.DB = rulehost.RulesDB(e)
 	}
 	return dev, e.Usec, nil
 }
@@ -173,7 +172,7 @@ func formatTest(res *rules.Result, usec uint64) string {
 	}
 	if _, ok := res.Property("USEC_INITIALIZED"); !ok {
 		if usec == 0 {
-			usec = monotonicUsec()
+			usec = devdb.Now()
 		}
 		b.WriteString("USEC_INITIALIZED=" + strconv.FormatUint(usec, 10) + "\n")
 	}
@@ -181,14 +180,6 @@ func formatTest(res *rules.Result, usec uint64) string {
 		b.WriteString("run: '" + r.Command + "'\n")
 	}
 	return b.String()
-}
-
-func monotonicUsec() uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return uint64(ts.Nano() / 1000)
 }
 
 func printDiagnostics(w io.Writer, diags []rules.Diagnostic) {
@@ -231,18 +222,27 @@ const (
 // newRuleSession opens a session over root, running programs as progs
 // says (the commands run them on "/" only, directly).
 func newRuleSession(ctx context.Context, e *env, root string, progs programMode) (*ruleSession, error) {
-	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), env: &builtin.Env{}}
-	cfg := rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Builtins: s.env}
+	var runner *programs.Runner
 	if progs != noPrograms {
-		runner, err := newTestRunner(e, progs == pooledPrograms)
-		if err != nil {
+		var err error
+		if runner, err = newTestRunner(e, progs == pooledPrograms); err != nil {
 			return nil, err
 		}
+	}
+	return newRuleSessionWith(ctx, e, root, runner), nil
+}
+
+// newRuleSessionWith opens a session over root whose programs run in
+// runner (nil: none), which the session closes.
+func newRuleSessionWith(ctx context.Context, e *env, root string, runner *programs.Runner) *ruleSession {
+	s := &ruleSession{root: os.DirFS(root), sysfs: os.DirFS(filepath.Join(root, "sys")), env: &builtin.Env{}}
+	cfg := rulehost.Config{Log: e.log, Sysfs: s.sysfs, Root: s.root, Builtins: s.env}
+	if runner != nil {
 		s.runner, cfg.Programs = runner, runner
 	}
 	s.host = rulehost.New(cfg)
 	s.setupBuiltins(ctx, e, root)
-	return s, nil
+	return s
 }
 
 // newTestRunner runs programs with udevadm test's event timeout: from

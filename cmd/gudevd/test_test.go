@@ -21,6 +21,7 @@ import (
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/rulehost"
 	"github.com/gudevd/gudevd/rules"
 	"github.com/gudevd/gudevd/rules/builtin"
+	"github.com/gudevd/gudevd/uevent/devdb"
 	"github.com/gudevd/gudevd/uevent/sysfstest"
 )
 
@@ -133,14 +134,14 @@ func (x *exportEntry) id() string {
 // dbEntry is the /run/udev/data file the export came from: the properties
 // the kernel's uevent file does not have, USEC_INITIALIZED as I:, the tags
 // as G: and Q:.
-func (x *exportEntry) dbEntry(sysfs fs.FS) rulehost.DBEntry {
+func (x *exportEntry) dbEntry(sysfs fs.FS) devdb.Entry {
 	uevent, _ := fs.ReadFile(sysfs, strings.TrimPrefix(x.devpath, "/")+"/uevent")
 	kernel := map[string]bool{}
 	for l := range strings.Lines(string(uevent)) {
 		k, _, _ := strings.Cut(l, "=")
 		kernel[k] = true
 	}
-	e := rulehost.DBEntry{Version: 1}
+	e := devdb.Entry{Version: devdb.LatestVersion}
 	e.LinkPriority = x.prio
 	for _, l := range x.links {
 		e.Devlinks = append(e.Devlinks, "/dev/"+l)
@@ -156,7 +157,7 @@ func (x *exportEntry) dbEntry(sysfs fs.FS) rulehost.DBEntry {
 		case "DEVPATH", "SUBSYSTEM", "DEVNAME", "DEVLINKS", "MAJOR", "MINOR", "DEVTYPE", "DRIVER", "IFINDEX", "INTERFACE":
 		default:
 			if !kernel[p.Key] {
-				e.Props = append(e.Props, p)
+				e.Props = append(e.Props, devdb.Property{Key: p.Key, Value: p.Value})
 			}
 		}
 	}
@@ -190,7 +191,7 @@ func guestRoot(t *testing.T, sysfs fs.FS, db []*exportEntry) fstest.MapFS {
 	add("usr/lib/systemd/network/99-default.link", "../../rules/builtin/testdata/link/99-default.link")
 	root["proc/cmdline"] = &fstest.MapFile{Data: []byte("console=ttyS0 root=/dev/vda\n")}
 	for _, x := range db {
-		root["run/udev/data/"+x.id()] = &fstest.MapFile{Data: rulehost.FormatDB(x.dbEntry(sysfs)), Mode: 0o644}
+		root["run/udev/data/"+x.id()] = &fstest.MapFile{Data: devdb.Format(x.dbEntry(sysfs)), Mode: 0o644}
 	}
 	return root
 }

@@ -7,11 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/gudevd/gudevd/rules"
 	"github.com/gudevd/gudevd/rules/builtin"
+	"github.com/gudevd/gudevd/uevent/devdb"
 )
 
 // Programs runs the programs of PROGRAM and IMPORT{program}: a
@@ -125,23 +127,39 @@ func (h *Host) DB(dev *rules.Device) *rules.DB {
 	if !ok {
 		return nil
 	}
-	return &e.DB
+	return RulesDB(e)
 }
 
 // DBEntry reads /run/udev/data/<device id>; false when there is none.
-func (h *Host) DBEntry(dev *rules.Device) (DBEntry, bool) {
-	id := DeviceID(dev)
+func (h *Host) DBEntry(dev *rules.Device) (devdb.Entry, bool) {
+	id := devdb.ID(dev.Subsystem, dev.Syspath, dev.Major, dev.Minor, dev.Ifindex)
 	if id == "" {
-		return DBEntry{}, false
+		return devdb.Entry{}, false
 	}
 	b, err := fs.ReadFile(h.cfg.Root, "run/udev/data/"+id)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			h.cfg.Log.Debug("read database entry", "device", dev.Syspath, "err", err)
 		}
-		return DBEntry{}, false
+		return devdb.Entry{}, false
 	}
-	return ParseDB(b), true
+	return devdb.Parse(b), true
+}
+
+// RulesDB is the part of an entry the rules see. Its current tags are
+// what TAGS== and sd_device_has_current_tag see: an entry before V:1 has
+// no Q: lines and every tag counts as current.
+func RulesDB(e devdb.Entry) *rules.DB {
+	db := &rules.DB{
+		Tags:         e.Tags,
+		CurrentTags:  slices.Clone(e.Current()),
+		Devlinks:     e.Devlinks,
+		LinkPriority: e.LinkPriority,
+	}
+	for _, p := range e.Props {
+		db.Props = append(db.Props, rules.Property{Key: p.Key, Value: p.Value})
+	}
+	return db
 }
 
 // Stat is stat(2), following links.
