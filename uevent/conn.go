@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -252,6 +253,77 @@ func (c *Conn) Send(ctx context.Context, e *Event) error {
 	// broadcast still happened as far as anyone can tell.
 	if err != nil && !errors.Is(err, unix.ECONNREFUSED) {
 		return fmt.Errorf("send uevent SEQNUM=%d: %w", e.Seqnum, err)
+	}
+	return nil
+}
+
+// ErrNotUeventSocket is returned by FileConn for a file that is not a
+// NETLINK_KOBJECT_UEVENT socket of type SOCK_RAW.
+var ErrNotUeventSocket = errors.New("not a NETLINK_KOBJECT_UEVENT socket")
+
+// FileConn wraps a uevent socket that is already open and bound, the one
+// systemd-udevd-kernel.socket (ListenNetlink=kobject-uevent 1) passes to
+// systemd-udevd.service. Like Listen's, the Conn's socket is close-on-exec,
+// non-blocking on Go's poller and has SO_PASSCRED on (the unit's
+// PassCredentials=yes sets it too). Unlike Listen, FileConn keeps the
+// socket's receive buffer unless WithReceiveBuffer is given, as udevd's
+// manager_new does: "systemd sets the receive buffer size for us, and the
+// value in the .socket unit should take full effect" (ReceiveBuffer=128M).
+// FileConn owns f: the Conn holds a duplicate, and f is closed on every
+// path.
+func FileConn(f *os.File, log *slog.Logger, opts ...ListenOption) (*Conn, error) {
+	defer f.Close()
+	var cfg listenConfig // rcvbuf 0: keep the socket's
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := socket.FileConn(f, "uevent")
+	if err != nil {
+		return nil, fmt.Errorf("wrap uevent socket %s: %w", f.Name(), err)
+	}
+	if err := setupFile(s, cfg.rcvbuf); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("wrap uevent socket %s: %w", f.Name(), err)
+	}
+	return newConn(s, log), nil
+}
+
+func setupFile(s *socket.Conn, rcvbuf int) error {
+	if err := checkUeventSocket(s); err != nil {
+		return err
+	}
+	if rcvbuf > 0 {
+		if err := s.SetReadBuffer(rcvbuf); err != nil {
+			return fmt.Errorf("set receive buffer: %w", err)
+		}
+	}
+	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		return fmt.Errorf("enable SO_PASSCRED: %w", err)
+	}
+	return nil
+}
+
+// checkUeventSocket refuses anything but what Listen opens: another
+// netlink protocol would parse as garbage, a file as nothing.
+func checkUeventSocket(s *socket.Conn) error {
+	for _, o := range []struct {
+		opt, want int
+		what      string
+	}{
+		{unix.SO_DOMAIN, unix.AF_NETLINK, "family"},
+		{unix.SO_PROTOCOL, unix.NETLINK_KOBJECT_UEVENT, "protocol"},
+		{unix.SO_TYPE, unix.SOCK_RAW, "type"},
+	} {
+		v, err := s.GetsockoptInt(unix.SOL_SOCKET, o.opt)
+		if errors.Is(err, unix.ENOTSOCK) {
+			return fmt.Errorf("%w: %w", ErrNotUeventSocket, err)
+		}
+		if err != nil {
+			return fmt.Errorf("read socket %s: %w", o.what, err)
+		}
+		if v != o.want {
+			return fmt.Errorf("%w: socket %s %d, want %d", ErrNotUeventSocket, o.what, v, o.want)
+		}
 	}
 	return nil
 }

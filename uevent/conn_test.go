@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/socket"
@@ -467,4 +468,113 @@ func readSocketState(t *testing.T, c *Conn) socketState {
 	}
 	st.CloseOnExec, st.NonBlocking = fdFlags&unix.FD_CLOEXEC != 0, flFlags&unix.O_NONBLOCK != 0
 	return st
+}
+
+// passedUeventSocket opens what systemd-udevd-kernel.socket passes: a
+// uevent socket bound to the kernel group, blocking and without
+// FD_CLOEXEC (systemd's exec keeps it open for the service).
+func passedUeventSocket(t *testing.T, typ int) *os.File {
+	t.Helper()
+	canForceReceiveBuffer(t) // skips where the sandbox refuses uevent sockets
+	fd, err := unix.Socket(unix.AF_NETLINK, typ, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: GroupKernel.mask()}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return os.NewFile(uintptr(fd), "systemd-udevd-kernel.socket")
+}
+
+// TestFileConn wraps a real passed socket and reads back what FileConn
+// promises: its own options, the socket's receive buffer kept unless
+// asked, f closed, a Receive that ends with its context, and Close.
+func TestFileConn(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		opts   []ListenOption
+		rcvbuf int // what setsockopt is asked for; 0: the socket's own
+	}{
+		{name: "socket's buffer kept"},
+		{name: "buffer asked for", opts: []ListenOption{WithReceiveBuffer(64 << 10)}, rcvbuf: 64 << 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := passedUeventSocket(t, unix.SOCK_RAW)
+			own, err := unix.GetsockoptInt(int(f.Fd()), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := FileConn(f, nil, tt.opts...)
+			if err != nil {
+				t.Fatalf("FileConn: %v", err)
+			}
+			if err := f.Close(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("f.Close after FileConn = %v, want os.ErrClosed: FileConn owns f", err)
+			}
+			want := socketState{PassCred: 1, RcvBuf: own, CloseOnExec: true, NonBlocking: true, Groups: 1, Bound: true}
+			if tt.rcvbuf > 0 {
+				want.RcvBuf = 2 * tt.rcvbuf // doubled, see TestListen
+			}
+			if diff := cmp.Diff(want, readSocketState(t, c)); diff != "" {
+				t.Errorf("socket state mismatch (-want +got):\n%s", diff)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			if ev, err := c.Receive(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Receive with an expiring context = %v, %v; want context.DeadlineExceeded", ev, err)
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if _, err := c.Receive(t.Context()); err == nil {
+				t.Error("Receive after Close = nil error")
+			}
+		})
+	}
+}
+
+// TestFileConnRefuses: anything but a SOCK_RAW uevent socket is refused
+// with ErrNotUeventSocket, and f is closed all the same.
+func TestFileConnRefuses(t *testing.T) {
+	sock := func(domain, typ, proto int) func(t *testing.T) *os.File {
+		return func(t *testing.T) *os.File {
+			fd, err := unix.Socket(domain, typ, proto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return os.NewFile(uintptr(fd), "passed")
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		open func(t *testing.T) *os.File
+		want string // in the error
+	}{
+		{"route netlink", sock(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE), "protocol 0, want 15"},
+		{"unix seqpacket", sock(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0), "family 1, want 16"},
+		{"uevent datagram", func(t *testing.T) *os.File { return passedUeventSocket(t, unix.SOCK_DGRAM) }, "type 2, want 3"},
+		{"regular file", func(t *testing.T) *os.File {
+			f, err := os.Create(t.TempDir() + "/f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, "socket operation on non-socket"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.open(t)
+			c, err := FileConn(f, nil)
+			if err == nil {
+				c.Close()
+				t.Fatal("FileConn = nil error")
+			}
+			if !errors.Is(err, ErrNotUeventSocket) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("FileConn = %v, want ErrNotUeventSocket saying %q", err, tt.want)
+			}
+			if err := f.Close(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("f.Close after a refusal = %v, want os.ErrClosed", err)
+			}
+		})
+	}
 }
