@@ -24,6 +24,7 @@ type daemonFlags struct {
 	root       string
 	modulesDir string
 	logLevel   string
+	udev       bool
 }
 
 // coldplugFlag accepts --coldplug alone (trigger) or --coldplug=trigger|scan.
@@ -65,6 +66,7 @@ func parseDaemonFlags(e *env, args []string) (daemonFlags, error) {
 	fs.BoolVar(&f.cfg.KernelModprobe, "kernel-modprobe", false, "point /proc/sys/kernel/modprobe at gudevd while running")
 	fs.IntVar(&f.cfg.ReceiveBuffer, "receive-buffer", uevent.DefaultReceiveBuffer, "uevent socket receive queue `BYTES`: events that overflow it are lost (ENOBUFS) and sysfs is rescanned")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warning, err")
+	fs.BoolVar(&f.udev, "udev", false, "be systemd-udevd: run the udev rules, keep the database in /run/udev, set nodes' permissions and links in /dev, broadcast to libudev listeners and serve "+control.UdevPath)
 	var ledger string
 	fs.StringVar(&ledger, "ledger", "", "keep the kernel's refusals of this boot for a restarted daemon in `DIR`, or none (default failed/, or failed-initrd/ in an initrd, beside the control socket)")
 	if err := parseFlags(fs, args); err != nil {
@@ -175,8 +177,16 @@ func cmdDaemon(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	f.cfg.Log, f.cfg.Level = log, level
-	d, err := daemon.New(f.cfg)
-	if err != nil {
+	var d *daemon.Daemon
+	if f.udev {
+		e.log = log
+		s, err := setupUdev(ctx, e, &f.cfg, explicitFlags(args)["receive-buffer"], func() *daemon.Daemon { return d })
+		if err != nil {
+			return err
+		}
+		defer s.close()
+	}
+	if d, err = daemon.New(f.cfg); err != nil {
 		return err
 	}
 	return d.Run(ctx)

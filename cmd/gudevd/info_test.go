@@ -2,20 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/privaterun"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gudevd/gudevd/uevent/devdb"
 	"github.com/gudevd/gudevd/uevent/sysfstest"
-	"golang.org/x/sys/unix"
 )
 
 // infoUdevadmEnv makes the test binary, run by unshare(1) in a mount
@@ -35,31 +33,7 @@ func runInfo(t *testing.T, args ...string) (string, string, int) {
 // TestInfoUdevadm runs the real udevadm 252 and gudevd info on the same
 // /sys and /run/udev, in a private mount namespace.
 func TestInfoUdevadm(t *testing.T) {
-	udevadm, err := exec.LookPath("udevadm")
-	if err != nil {
-		t.Skip("no udevadm")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and unshare(1) for a private /run")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", self, "-test.run=^TestInfoUdevadmHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), infoUdevadmEnv+"="+udevadm)
-	out, err := cmd.CombinedOutput()
-	switch {
-	case strings.Contains(string(out), "unshare failed"), strings.Contains(string(out), "--- SKIP"):
-		t.Skipf("no private /run here:\n%s", out)
-	case err != nil:
-		t.Fatalf("%v:\n%s", err, out)
-	case !strings.Contains(string(out), "--- PASS: TestInfoUdevadmHelper"):
-		t.Fatalf("the helper did not run:\n%s", out)
-	}
+	privaterun.Run(t, "TestInfoUdevadmHelper", infoUdevadmEnv, privaterun.Udevadm(t))
 }
 
 // infoDevices are the devices of the comparison, as udevadm names them,
@@ -110,13 +84,7 @@ var infoQueries = [][]string{
 }
 
 func TestInfoUdevadmHelper(t *testing.T) {
-	udevadm := os.Getenv(infoUdevadmEnv)
-	if udevadm == "" {
-		t.Skip("run by TestInfoUdevadm in a mount namespace")
-	}
-	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
-		t.Skipf("mount a tmpfs on /run: %v", err)
-	}
+	udevadm := privaterun.Enter(t, infoUdevadmEnv)
 	store := &devdb.Store{Dir: "/run/udev"}
 	for _, d := range infoDevices {
 		if _, err := os.Stat(d.syspath); err != nil {

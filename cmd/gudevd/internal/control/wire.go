@@ -93,6 +93,24 @@ type Stats struct {
 	Control ServerStats `json:"control"`
 	// UdevControl counts udev's control socket, when the daemon serves it.
 	UdevControl *UdevStats `json:"udev_control,omitempty"`
+	// Udev counts the udev stage of each event (rules, nodes, database,
+	// RUN, broadcast) when the daemon is systemd-udevd (daemon --udev).
+	Udev *UdevEvents `json:"udev,omitempty"`
+}
+
+// UdevEvents are the udev stage's counters; each only grows. An event
+// counted in Failed was broadcast with UDEV_WORKER_FAILED=1; the other
+// failures were logged and the event went on, as in systemd-udevd.
+type UdevEvents struct {
+	Events       uint64 `json:"events"`        // events run through the rules
+	Failed       uint64 `json:"failed"`        // broadcast with UDEV_WORKER_FAILED=1
+	RuleErrors   uint64 `json:"rule_errors"`   // rules that aborted an event
+	RenameErrors uint64 `json:"rename_errors"` // NAME= renames that failed the event
+	NodeErrors   uint64 `json:"node_errors"`   // permissions or links not applied
+	DBErrors     uint64 `json:"db_errors"`     // database or tag files not written
+	WriteErrors  uint64 `json:"write_errors"`  // ATTR{} or SYSCTL{} writes that failed
+	RunErrors    uint64 `json:"run_errors"`    // RUN programs or builtins that failed
+	SendErrors   uint64 `json:"send_errors"`   // broadcasts that failed
 }
 
 // ServerStats are the control server's counters (Server.Stats). Each only

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/modules"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/sdaemon"
 	"github.com/gudevd/gudevd/uevent"
 	"github.com/gudevd/gudevd/workers"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	// keeps none.
 	Ledger  string
 	Cmdline func() string // the kernel command line, read at start and on every reload
+	// Udev makes the daemon systemd-udevd (rules, nodes, database,
+	// broadcast); nil only loads the modules of each MODALIAS.
+	Udev *Udev
 
 	Coldplug       Coldplug
 	Children       int           // events handled at once; 0: workers.DefaultLimit()
@@ -70,6 +74,12 @@ type Config struct {
 	// uevent.DefaultReceiveBuffer. Events that overflow it are lost
 	// (ENOBUFS) and the daemon rescans sysfs (resync).
 	ReceiveBuffer int
+	// UeventFile and UdevControlFile are the sockets systemd passed
+	// (systemd-udevd-kernel.socket, systemd-udevd-control.socket, through
+	// LISTEN_FDS; sdaemon.SplitUdev): the daemon uses them instead of
+	// opening its own, and keeps the unit's receive buffer unless
+	// ReceiveBuffer is set. Run owns them.
+	UeventFile, UdevControlFile *os.File
 
 	// Tests.
 	Source        EventSource                     // the kernel's uevent socket, opened by Run
@@ -99,6 +109,8 @@ type Daemon struct {
 	udevSrv *control.UdevServer
 
 	walks sync.WaitGroup // MODALIAS walks started by requestModalias; Run waits for them
+	udev  *udevState     // nil without Config.Udev
+	slots *slots         // the event handlers that run at once
 
 	coldplugged chan struct{} // closed once coldplug has asked for every event
 	ready       chan struct{} // closed once signals and the control socket are set up
@@ -175,6 +187,14 @@ func New(cfg Config) (*Daemon, error) {
 		exitReq:     make(chan struct{}),
 		stopped:     make(chan struct{}),
 		changed:     make(chan struct{}),
+		slots:       newSlots(cfg.Children),
+	}
+	if cfg.Udev != nil {
+		d.udev = &udevState{cfg: cfg.Udev}
+		if cfg.Udev.QueueFile != "" {
+			d.udev.queue = &queueFile{path: cfg.Udev.QueueFile, log: cfg.Log}
+		}
+		d.loadRules()
 	}
 	runner := cfg.Runner
 	if runner == nil {
@@ -210,9 +230,13 @@ func (d *Daemon) newPool() (*workers.Pool, error) {
 // Ready is closed once the daemon handles signals and control requests.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
-// reload rereads the module index and configuration. Failed results are
-// dropped, so a module that was missing or broken is tried again.
+// reload rereads the module index and configuration, and the udev rules
+// when the daemon runs them. Failed results are dropped, so a module that
+// was missing or broken is tried again.
 func (d *Daemon) reload() error {
+	if d.udev != nil {
+		d.loadRules()
+	}
 	cat, err := modules.LoadCatalog(d.log, d.cfg.Tree, d.cfg.Cmdline())
 	if err != nil {
 		return err
@@ -257,11 +281,13 @@ func (d *Daemon) hold() func() {
 	d.mu.Lock()
 	d.busy++
 	d.mu.Unlock()
+	d.syncQueueFile()
 	return func() {
 		d.mu.Lock()
 		d.busy--
 		d.notifyLocked()
 		d.mu.Unlock()
+		d.syncQueueFile()
 	}
 }
 
@@ -293,6 +319,7 @@ func (d *Daemon) receive(ctx context.Context, wg *sync.WaitGroup) {
 			d.mu.Unlock()
 			d.log.Warn("queue uevent", "seqnum", ev.Seqnum, "devpath", ev.DevPath, "err", err)
 		}
+		d.syncQueueFile()
 		// Only once the event is queued: settle reads "seen and the queue
 		// empty" as "handled".
 		d.seen(ev.Seqnum)
@@ -306,32 +333,38 @@ func (d *Daemon) startEvents(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Go(func() { d.dispatch(ctx) })
 }
 
-// dispatch hands runnable events to at most Children handlers at once and
-// waits for them before returning. It takes a handler slot before it takes
-// an event, so an event is marked running in the queue (and blocks its
-// dependants) only once a handler is free to run it.
+// dispatch hands runnable events to at most Children handlers at once
+// (udevadm control --children-max changes it) and waits for them before
+// returning. It takes a handler slot before it takes an event, so an
+// event is marked running in the queue (and blocks its dependants) only
+// once a handler is free to run it; while the exec queue is stopped no
+// slot is free.
 func (d *Daemon) dispatch(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sem := make(chan struct{}, d.cfg.Children)
 	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if d.slots.acquire(ctx) != nil {
 			return
 		}
 		ev, err := d.queue.Next(ctx)
 		if err != nil {
-			<-sem
+			d.slots.release()
+			return
+		}
+		// The slot was taken before the event came: a stop-exec-queue
+		// meanwhile holds it here, queued in all but name.
+		if d.slots.waitStarted(ctx) != nil {
+			d.slots.release()
 			return
 		}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer d.slots.release()
 			// A started event runs to its end even when the daemon stops:
 			// its module load cannot be taken back, and the pool's timeout
 			// bounds it.
 			d.handle(context.WithoutCancel(ctx), ev)
 			d.queue.Done(ev)
+			d.syncQueueFile()
 		})
 	}
 }
@@ -522,6 +555,12 @@ func (d *Daemon) stats() control.Stats {
 		u := d.udevSrv.Stats()
 		s.UdevControl = &u
 	}
+	if d.udev != nil {
+		d.udev.mu.Lock()
+		u := d.udev.stats
+		d.udev.mu.Unlock()
+		s.Udev = &u
+	}
 	return s
 }
 
@@ -531,10 +570,11 @@ func (d *Daemon) stats() control.Stats {
 func (d *Daemon) Run(ctx context.Context) error {
 	stopWorkers := sync.OnceValue(d.stopWorkers)
 	defer stopWorkers() // on an early return, nothing has run: no error to report
+	defer d.closePassed()
 	notify := newNotifier(d.log, os.Getenv(notifySocketEnv))
 	if d.src == nil {
 		if d.src = d.cfg.Source; d.src == nil {
-			conn, err := uevent.Listen(uevent.GroupKernel, d.log, uevent.WithReceiveBuffer(d.cfg.ReceiveBuffer))
+			conn, err := d.openSource()
 			if err != nil {
 				return err
 			}
@@ -567,13 +607,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var ctlwg sync.WaitGroup
 	ctlwg.Go(func() { srv.Serve(ctlctx) })
 	defer func() { stopControl(); ctlwg.Wait() }()
-	if d.cfg.UdevControl != "" {
-		usrv, err := control.ListenUdev(d.cfg.UdevControl, d, d.log)
-		if err != nil {
-			return err
-		}
+	if usrv, err := d.udevControl(); err != nil {
+		return err
+	} else if usrv != nil {
 		d.udevSrv = usrv
 		ctlwg.Go(func() { usrv.Serve(ctlctx) })
+	}
+	if every, ok := sdaemon.WatchdogInterval(); ok {
+		ctlwg.Go(func() { notify.Watchdog(ctlctx, every, d.alive) })
 	}
 
 	sig := make(chan os.Signal, 1)
@@ -582,6 +623,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
+	if d.udev != nil {
+		d.applyStaticNodes(ctx)
+	}
 	var wg sync.WaitGroup
 	d.startEvents(evctx, &wg)
 	wg.Go(func() { d.coldplug(evctx) })
@@ -603,8 +647,57 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// once, and it must not save this daemon's link as the value to
 	// restore.
 	restore()
+	d.removeQueueFile()
 	close(d.stopped)
 	return err
+}
+
+// openSource is the kernel's uevent socket: systemd's when it passed one,
+// else a new one.
+func (d *Daemon) openSource() (*uevent.Conn, error) {
+	if f := d.cfg.UeventFile; f != nil {
+		d.cfg.UeventFile = nil
+		return uevent.FileConn(f, d.log, uevent.WithReceiveBuffer(d.cfg.ReceiveBuffer))
+	}
+	return uevent.Listen(uevent.GroupKernel, d.log, uevent.WithReceiveBuffer(d.cfg.ReceiveBuffer))
+}
+
+// udevControl is udev's control socket: systemd's when it passed one,
+// else one at Config.UdevControl, else none.
+func (d *Daemon) udevControl() (*control.UdevServer, error) {
+	if f := d.cfg.UdevControlFile; f != nil {
+		d.cfg.UdevControlFile = nil
+		ln, err := control.UdevListenerFile(f)
+		if err != nil {
+			return nil, err
+		}
+		return control.NewUdevServer(ln, d, d.log), nil
+	}
+	if d.cfg.UdevControl == "" {
+		return nil, nil
+	}
+	return control.ListenUdev(d.cfg.UdevControl, d, d.log)
+}
+
+// closePassed closes the sockets systemd passed that Run did not take
+// (it returned before it got to them).
+func (d *Daemon) closePassed() {
+	for _, f := range []*os.File{d.cfg.UeventFile, d.cfg.UdevControlFile} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	d.cfg.UeventFile, d.cfg.UdevControlFile = nil, nil
+}
+
+// alive is the watchdog's check: it takes the locks every event takes, so
+// a daemon deadlocked on them stops pinging and systemd restarts it, as
+// udevd's pings stop when its event loop hangs.
+func (d *Daemon) alive() bool {
+	d.queue.Len()
+	d.mu.Lock()
+	d.mu.Unlock()
+	return true
 }
 
 // stopWorkers waits for the loads in flight, then stops every worker.

@@ -7,18 +7,24 @@ import (
 	"github.com/gudevd/gudevd/uevent"
 )
 
-// handle runs one event through the pipeline, in the order systemd-udevd's
-// worker runs it (udev_event_execute_rules, then the device node and the
-// database, then device_monitor_send to libudev listeners):
-//
-//  1. rules: until the rules engine lands, what 80-drivers.rules does,
-//     loading the modules of the event's MODALIAS (loadModules);
-//  2. device node, links and /run/udev database: not yet;
-//  3. broadcast on the libudev netlink group: not yet.
+// handle runs one event through the pipeline. With Config.Udev it is
+// systemd-udevd's worker (handleUdev): the rules, then the device node,
+// links and database, then RUN, then the broadcast; the modules of
+// 80-drivers.rules' `RUN{builtin}+="kmod load"` go to the deduplicated
+// loader (Kmod). Without it the daemon runs beside udevd and does only
+// what 80-drivers.rules does: the MODALIAS of an add event goes to the
+// loader (loadModules).
 //
 // The kernel's remove event for /module/NAME makes modules forget NAME, so
 // a later request loads it again.
 func (d *Daemon) handle(ctx context.Context, ev *uevent.Event) {
+	if ev.Subsystem == "module" && ev.Action == uevent.ActionRemove {
+		d.mods.Forget(path.Base(ev.DevPath))
+	}
+	if d.udev != nil {
+		d.handleUdev(ctx, ev)
+		return
+	}
 	d.loadModules(ctx, ev)
 }
 
@@ -27,10 +33,6 @@ func (d *Daemon) handle(ctx context.Context, ev *uevent.Event) {
 // however many events ask for it. The event does not wait for the loads
 // (requestModalias).
 func (d *Daemon) loadModules(ctx context.Context, ev *uevent.Event) {
-	if ev.Subsystem == "module" && ev.Action == uevent.ActionRemove {
-		d.mods.Forget(path.Base(ev.DevPath))
-		return
-	}
 	if ev.Action != uevent.ActionAdd {
 		return
 	}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/daemon"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/node"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/programs"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/rtnl"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/sdaemon"
+	"github.com/gudevd/gudevd/uevent"
+	"github.com/gudevd/gudevd/uevent/devdb"
+)
+
+// udevRunDir is systemd-udevd's state directory: the database, tags,
+// links, the queue file and the control socket.
+const udevRunDir = "/run/udev"
+
+// udevProgramsMax is how many RUN and PROGRAM programs run at once. A boot
+// runs few (ata_id, scsi_id, cdrom_id for the disks); each waits in its own
+// program worker, so more only cost memory.
+const udevProgramsMax = 4
+
+// udevSetup is what `gudevd daemon --udev` opened to be systemd-udevd:
+// closed after the daemon's Run.
+type udevSetup struct {
+	session *ruleSession
+	conn    *uevent.Conn
+	closeFn []func()
+	// explicitBuffer: --receive-buffer was given.
+	explicitBuffer bool
+
+	rtnlMu sync.Mutex // serializes renames; guards rtnl
+	rtnl   *rtnl.Conn // opened by the first rename
+}
+
+// setupUdev makes cfg systemd-udevd 252's: rules from the standard
+// directories with this system's hwdb, .link files and programs in a pool
+// of program workers; the database, tags and links below /run/udev; nodes
+// in /dev; the broadcast on the libudev group; udev's control socket.
+// kmod returns the daemon's loader once it exists, for the rules'
+// IMPORT{builtin}="kmod load".
+func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer bool, kmod func() *daemon.Daemon) (*udevSetup, error) {
+	if err := os.MkdirAll(udevRunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", udevRunDir, err)
+	}
+	s := &udevSetup{explicitBuffer: explicitBuffer}
+	runner, err := newDaemonRunner(e, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.session = newRuleSessionWith(ctx, e, "/", runner)
+	s.session.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
+	conn, err := uevent.Listen(uevent.GroupNone, e.log, uevent.WithReceiveBuffer(4096))
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("open broadcast socket: %w", err)
+	}
+	s.conn = conn
+	s.closeFn = append(s.closeFn, func() { conn.Close() })
+	cfg.Udev = &daemon.Udev{
+		Host:       s.session.host,
+		Rules:      s.session.loadRules,
+		DB:         &devdb.Store{Dir: udevRunDir, Log: e.log},
+		Nodes:      node.New(node.Config{Dev: "/dev", Links: filepath.Join(udevRunDir, "links"), Log: e.log}),
+		Broadcast:  conn.Send,
+		Program:    runner.Program,
+		Rename:     s.rename,
+		ValidName:  rtnl.ValidName,
+		QueueFile:  filepath.Join(udevRunDir, "queue"),
+		StaticTags: filepath.Join(udevRunDir, "static_node-tags"),
+	}
+	if cfg.UdevControl == "" {
+		cfg.UdevControl = control.UdevPath
+	}
+	if err := s.takeSockets(cfg); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// takeSockets takes what systemd-udevd-kernel.socket and
+// systemd-udevd-control.socket passed (LISTEN_FDS), as udevd's
+// listen_fds does; the daemon opens what was not passed itself. The
+// passed uevent socket keeps the unit's receive buffer (ReceiveBuffer=128M)
+// unless --receive-buffer says otherwise.
+func (s *udevSetup) takeSockets(cfg *daemon.Config) error {
+	ls, err := sdaemon.Listeners(true)
+	if err != nil {
+		return err
+	}
+	socks, err := sdaemon.SplitUdev(ls)
+	if err != nil {
+		return err
+	}
+	cfg.UeventFile, cfg.UdevControlFile = socks.Uevent, socks.Control
+	if socks.Uevent != nil && !s.explicitBuffer {
+		cfg.ReceiveBuffer = 0
+	}
+	return nil
+}
+
+// rename is NAME='s rename over rtnetlink, on one socket opened at the
+// first rename: most boots rename nothing (Debian names interfaces with
+// NAME= only through .link files' NamePolicy).
+func (s *udevSetup) rename(ctx context.Context, ifindex int, name string) error {
+	s.rtnlMu.Lock()
+	defer s.rtnlMu.Unlock()
+	if s.rtnl == nil {
+		c, err := rtnl.Dial(0)
+		if err != nil {
+			return err
+		}
+		s.rtnl = c
+	}
+	return s.rtnl.Rename(ctx, ifindex, name)
+}
+
+func (s *udevSetup) close() {
+	if s.session != nil {
+		s.session.close(context.Background())
+	}
+	s.rtnlMu.Lock()
+	if s.rtnl != nil {
+		s.rtnl.Close()
+	}
+	s.rtnlMu.Unlock()
+	for i := len(s.closeFn) - 1; i >= 0; i-- {
+		s.closeFn[i]()
+	}
+}
+
+// newDaemonRunner runs RUN and PROGRAM programs in program workers, with
+// the daemon's event timeout.
+func newDaemonRunner(e *env, cfg *daemon.Config) (*programs.Runner, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary: %w", err)
+	}
+	timeout := cfg.EventTimeout
+	if timeout <= 0 {
+		timeout = daemon.DefaultEventTimeout
+	}
+	r, err := programs.NewRunner(programs.Config{
+		Log: e.log, Command: programs.WorkerCommand(exe), Max: udevProgramsMax, Timeout: timeout, Limit: programs.DefaultLimit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start program workers: %w", err)
+	}
+	return r, nil
+}
