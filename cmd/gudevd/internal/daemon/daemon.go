@@ -405,6 +405,9 @@ func (d *Daemon) resync(ctx context.Context) {
 		d.log.Error("resynchronise after overflow", "err", err)
 		return
 	}
+	if d.udev != nil {
+		d.retrigger(ctx)
+	}
 	d.mu.Lock()
 	d.resyncs++
 	d.mu.Unlock()
@@ -412,6 +415,22 @@ func (d *Daemon) resync(ctx context.Context) {
 	// was just scanned, so settle must not wait for it.
 	if seqErr == nil {
 		d.seen(seq)
+	}
+}
+
+// retrigger is the udev stage's resync: the lost events' devices would
+// keep no database entry, node permissions or links, and their clients
+// (systemd's device units) would wait for them, so every device present is
+// asked for an add event again, as a coldplug does; the rules run again,
+// USEC_INITIALIZED is kept. A retrigger running already covers a second
+// overflow: its events are still coming.
+func (d *Daemon) retrigger(ctx context.Context) {
+	if !d.udev.retriggering.CompareAndSwap(false, true) {
+		return
+	}
+	defer d.udev.retriggering.Store(false)
+	if err := d.trigger(ctx); err != nil {
+		d.log.Error("retrigger after overflow", "err", err)
 	}
 }
 

@@ -90,6 +90,8 @@ type udevState struct {
 	cfg   *Udev
 	rules atomic.Pointer[rules.Rules]
 	queue *queueFile
+	// retriggering is set while a resync's trigger runs.
+	retriggering atomic.Bool
 
 	mu    sync.Mutex // guards stats and env
 	stats control.UdevEvents

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -459,5 +460,39 @@ func TestUdevStaticNodes(t *testing.T) {
 	}
 	if got, err := os.Readlink(filepath.Join(h.run, "static_node-tags", "uaccess", `net\x2ftun`)); err != nil || got != "/dev/net/tun" {
 		t.Errorf("static tag: %q, %v", got, err)
+	}
+}
+
+// TestUdevResyncRetriggers: an overflow lost events, so besides the
+// module scan every device is asked for its add event again, once for a
+// burst of overflows; the retriggered event then runs the rules.
+func TestUdevResyncRetriggers(t *testing.T) {
+	h := newUdevHarness(t, testRules)
+	src := newFakeSource()
+	h.d.src = src
+	var triggers atomic.Int32
+	h.d.cfg.Trigger = func(context.Context) error {
+		triggers.Add(1)
+		src.ch <- sourceItem{ev: loopEvent(t, 2, "add", "loop0")}
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(h.sysfs, "kernel", "uevent_seqnum"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	h.d.startEvents(ctx, &wg)
+	defer func() { cancel(); wg.Wait() }()
+	src.ch <- sourceItem{err: fmt.Errorf("receive uevent: %w", uevent.ErrOverflow)}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if err := h.d.settle(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := triggers.Load(); n != 1 {
+		t.Errorf("%d retriggers, want 1", n)
+	}
+	if _, err := h.store.Read("b7:0"); err != nil {
+		t.Errorf("the lost device's database entry after the resync: %v", err)
 	}
 }
