@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
@@ -13,6 +17,7 @@ import (
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/programs"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/rtnl"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/sdaemon"
+	"github.com/gudevd/gudevd/rules/builtin"
 	"github.com/gudevd/gudevd/uevent"
 	"github.com/gudevd/gudevd/uevent/devdb"
 )
@@ -56,6 +61,19 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 	}
 	s.session = newRuleSessionWith(ctx, e, "/", runner)
 	s.session.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
+	s.session.env.ApplyLink = func(ctx context.Context, dev *builtin.Device, p builtin.LinkPlan) error {
+		s.rtnlMu.Lock()
+		defer s.rtnlMu.Unlock()
+		c, err := s.rtnlConn()
+		if err == nil {
+			err = applyLink(ctx, c, dev, p)
+		}
+		if err != nil {
+			// udevd: "Could not apply link configuration, ignoring".
+			e.log.Warn("could not apply link configuration, ignoring", "devpath", dev.Syspath, "err", err)
+		}
+		return nil
+	}
 	conn, err := uevent.Listen(uevent.GroupNone, e.log, uevent.WithReceiveBuffer(4096))
 	if err != nil {
 		s.close()
@@ -112,14 +130,68 @@ func (s *udevSetup) takeSockets(cfg *daemon.Config) error {
 func (s *udevSetup) rename(ctx context.Context, ifindex int, name string) error {
 	s.rtnlMu.Lock()
 	defer s.rtnlMu.Unlock()
+	c, err := s.rtnlConn()
+	if err != nil {
+		return err
+	}
+	return c.Rename(ctx, ifindex, name)
+}
+
+// rtnlConn opens the rtnetlink socket at its first use; rtnlMu is held.
+func (s *udevSetup) rtnlConn() (*rtnl.Conn, error) {
 	if s.rtnl == nil {
 		c, err := rtnl.Dial(0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.rtnl = c
 	}
-	return s.rtnl.Rename(ctx, ifindex, name)
+	return s.rtnl, nil
+}
+
+// linkConn is what applyLink needs of an rtnetlink socket (rtnl.Conn).
+type linkConn interface {
+	Link(ctx context.Context, ifindex int) (rtnl.Link, error)
+	SetMAC(ctx context.Context, ifindex int, mac []byte) error
+	AddAltNames(ctx context.Context, ifindex int, names []string) error
+}
+
+// applyLink carries out what net_setup_link planned besides the name,
+// which NAME= renames later in the event, as udevd's link_config_apply
+// does: the MAC address (MACAddressPolicy=, a random one drawn here), then
+// the alternative names less the current name and those the interface
+// has already. Every step is tried; their errors are joined.
+func applyLink(ctx context.Context, c linkConn, dev *builtin.Device, p builtin.LinkPlan) error {
+	ifindex, err := strconv.Atoi(dev.Props["IFINDEX"])
+	if err != nil || ifindex <= 0 {
+		return fmt.Errorf("apply link configuration: no IFINDEX")
+	}
+	var errs []error
+	mac := p.MACAddress
+	if p.RandomMACAddress {
+		mac = make([]byte, 6)
+		rand.Read(mac)
+		mac[0] = mac[0]&^0x01 | 0x02 // unicast, locally administered
+	}
+	if mac != nil {
+		errs = append(errs, c.SetMAC(ctx, ifindex, mac))
+	}
+	if len(p.AlternativeNames) > 0 {
+		cur, err := c.Link(ctx, ifindex)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		var add []string
+		for _, n := range p.AlternativeNames {
+			if n != cur.Name && !slices.Contains(cur.AltNames, n) && !slices.Contains(add, n) {
+				add = append(add, n)
+			}
+		}
+		if len(add) > 0 {
+			errs = append(errs, c.AddAltNames(ctx, ifindex, add))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *udevSetup) close() {
