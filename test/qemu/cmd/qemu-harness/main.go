@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string) error {
 	reportOnly := fl.Bool("report-only", false, "bench: boot nothing, rewrite bench.md and bench.svg (requests.md with -requests) from OUT/runs")
 	requests := fl.Bool("requests", false, "bench: the request storms ("+strings.Join(qemu.StormScenarios, ", ")+") instead of the coldplug scenarios, into OUT/requests.md; -cpu-list defaults to 4,16,64")
 	limit := fl.Bool("limit", false, "bench: where the coldplug's time goes (oracle, udevd, gudevd, gudevd-scan; -scenarios may add variants such as gudevd-scan+load-workers=16) into OUT/limit.md and OUT/limit-KERNEL-NNN.svg; -cpu-list defaults to 4,16")
-	config := fl.String("config", "stock", "boot: the full-boot configuration, stock or alongside")
+	config := fl.String("config", "stock", "boot: the full-boot configuration, stock, alongside or instead")
 	daemonFlags := fl.String("daemon-flags", "", "flags added to every gudevd daemon in the guest, comma-separated (e.g. --load-workers=64)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return err
@@ -122,6 +122,15 @@ func run(ctx context.Context, args []string) error {
 		return cmdFaults(ctx, h, split(*kernels), list, scs, *out)
 	case "run":
 		return cmdRun(ctx, h, *kernel, *scenario, *cpus, *out)
+	case "udev-diff":
+		// -config names the two sides; udevd,gudevd unless given.
+		pair := "udevd,gudevd"
+		fl.Visit(func(f *flag.Flag) {
+			if f.Name == "config" {
+				pair = *config
+			}
+		})
+		return cmdUdevDiff(ctx, h, *kernel, pair, *out, *reportOnly)
 	case "demo":
 		return cmdDemo(ctx, h, *kernel, *cpus)
 	case "bench":
