@@ -622,6 +622,10 @@ type Stats struct {
 	Modules, Aliases, BuiltinModules, BuiltinAliases, ConfigAliases int
 	// Problems counts what Problems returns.
 	Problems int
+	// Mapped says the index answers from depmod's .bin files, mapped on
+	// first use (Open): their entries are never counted, so Modules,
+	// Aliases and the builtin counts are 0 and mean nothing.
+	Mapped bool
 }
 
 // Stats returns the index's sizes.
@@ -633,11 +637,15 @@ func (ix *Index) Stats() Stats {
 		BuiltinAliases: len(ix.bialias.vals),
 		ConfigAliases:  len(ix.conf.aliases),
 		Problems:       len(ix.Problems()),
+		Mapped:         ix.bin != nil,
 	}
 }
 
 // String describes the index briefly.
 func (s Stats) String() string {
+	if s.Mapped {
+		return fmt.Sprintf("depmod's .bin indexes, mapped on first use; %d config aliases, %d problems", s.ConfigAliases, s.Problems)
+	}
 	return fmt.Sprintf("%d modules, %d aliases, %d builtin modules, %d builtin aliases, %d config aliases, %d problems",
 		s.Modules, s.Aliases, s.BuiltinModules, s.BuiltinAliases, s.ConfigAliases, s.Problems)
 }

@@ -215,3 +215,23 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// TestStatsString: a mapped index does not claim to hold 0 modules (it
+// never counts the .bin files' entries); a parsed one gives its counts.
+func TestStatsString(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Stats
+		want string
+	}{
+		{"parsed", Stats{Modules: 3, Aliases: 2, ConfigAliases: 1}, "3 modules, 2 aliases, 0 builtin modules, 0 builtin aliases, 1 config aliases, 0 problems"},
+		{"mapped", Stats{Mapped: true, ConfigAliases: 1, Problems: 2}, "depmod's .bin indexes, mapped on first use; 1 config aliases, 2 problems"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.String(); got != tt.want {
+				t.Errorf("String() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
