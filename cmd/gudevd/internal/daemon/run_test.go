@@ -25,6 +25,7 @@ import (
 	"github.com/gudevd/gudevd/modload/modloadtest"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/uevent"
 )
 
 // runningDaemon is a Daemon in Run, with real worker processes (this test
@@ -551,5 +552,50 @@ func TestRunUdevControl(t *testing.T) {
 	}
 	if _, err := os.Stat(udevPath); !os.IsNotExist(err) {
 		t.Errorf("udev control socket after the daemon stopped: %v, want it gone", err)
+	}
+}
+
+// TestRunTakesPassedSockets: the sockets systemd passes (the kernel uevent
+// socket of systemd-udevd-kernel.socket, the control socket of
+// systemd-udevd-control.socket) are the ones the daemon serves; the
+// control socket's file stays, since its unit owns it.
+func TestRunTakesPassedSockets(t *testing.T) {
+	udevPath := filepath.Join(t.TempDir(), "control")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: udevPath, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ctl, err := ln.File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		t.Skipf("no uevent socket here: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK, Groups: 1}); err != nil {
+		syscall.Close(fd)
+		t.Skipf("bind uevent socket: %v", err)
+	}
+	r := startDaemon(t, func(c *Config) {
+		c.Source = nil
+		c.UeventFile = os.NewFile(uintptr(fd), "uevent")
+		c.UdevControlFile = ctl
+	})
+	if _, ok := r.d.src.(*uevent.Conn); !ok {
+		t.Errorf("source is %T, want the passed *uevent.Conn", r.d.src)
+	}
+	sendUdevControl(t, udevPath, control.UdevMessage{Op: control.UdevPing})
+	if s := r.call(t, control.Request{Op: control.OpStats}).Stats; s.UdevControl == nil || s.UdevControl.Messages != 2 {
+		t.Errorf("stats udev_control = %+v, want the ping and its END_MESSAGES", s.UdevControl)
+	}
+	r.call(t, control.Request{Op: control.OpExit})
+	if err := r.wait(t); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if _, err := os.Stat(udevPath); err != nil {
+		t.Errorf("the passed control socket's file after exit: %v, want it kept for its unit", err)
 	}
 }
