@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(peerEnv); path != "" {
 		os.Exit(peerMain(path))
 	}
+	if path := os.Getenv(udevPeerEnv); path != "" {
+		os.Exit(udevPeerMain(path))
+	}
 	if udevadm := os.Getenv(udevadmEnv); udevadm != "" {
 		os.Exit(udevadmMain(udevadm))
 	}

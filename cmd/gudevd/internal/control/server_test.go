@@ -612,44 +612,54 @@ func TestServeStopsPromptly(t *testing.T) {
 // TestControlRefusesNonRootPeer runs a real process as uid 65534 against
 // the socket: the server must refuse it from SO_PEERCRED, never hand its
 // request to the handler, and still serve root.
-func TestControlRefusesNonRootPeer(t *testing.T) {
+// nobodyDir is a directory for a socket a uid 65534 peer connects to: it
+// needs search permission on every directory of the path, so the socket
+// goes under a directory of its own in os.TempDir, not under t.TempDir's
+// 0700 parents. The test skips without root.
+func nobodyDir(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a peer process as uid 65534")
 	}
-	// The peer needs search permission on every directory of the path, so
-	// the socket goes under a directory of its own in os.TempDir, not
-	// under t.TempDir's 0700 parents.
 	base, err := os.MkdirTemp("", "gudevd-control-peer-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
-	h := &fakeHandler{}
-	ts := startServer(t, filepath.Join(base, "run", "control"), h, nil)
+	return base
+}
 
-	// Listen's modes keep any non-root process out before the server sees
-	// it: connect(2) on a Unix socket needs search permission on its
-	// directories (run is 0700) and write permission on the socket (0600),
-	// and fails with EACCES otherwise. Opening them up, for this test only,
-	// lets the peer's connect through to accept, so what must refuse it is
-	// the server's SO_PEERCRED check.
+// openToNobody opens the socket and its directories to every uid. The
+// listeners' modes keep any non-root process out before the server sees
+// it: connect(2) on a Unix socket needs search permission on its
+// directories (0700) and write permission on the socket (0600), and fails
+// with EACCES otherwise. Opening them up, for the test only, lets the
+// peer's connect through to accept, so what must refuse it is the
+// server's credentials check.
+func openToNobody(t *testing.T, base, sock string) {
+	t.Helper()
 	for _, p := range []struct {
 		path string
 		mode fs.FileMode
-	}{{base, 0o711}, {filepath.Dir(ts.path), 0o711}, {ts.path, 0o666}} {
+	}{{base, 0o711}, {filepath.Dir(sock), 0o711}, {sock, 0o666}} {
 		if err := os.Chmod(p.path, p.mode); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
 
-	// /proc/self/exe rather than os.Executable: the test binary sits under
-	// go's 0700 build directory, which uid 65534 cannot search, while the
-	// kernel resolves /proc/self/exe straight to the file. Go sets the uid
-	// and gid in the child before execve(2).
+// runAsNobody runs this test binary as uid 65534 with key=value set, the
+// mode TestMain turns into a peer, and returns its stdout. It is
+// /proc/self/exe rather than os.Executable: the test binary sits under
+// go's 0700 build directory, which uid 65534 cannot search, while the
+// kernel resolves /proc/self/exe straight to the file. Go sets the uid
+// and gid in the child before execve(2).
+func runAsNobody(t *testing.T, key, value string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
-	cmd.Env = append(os.Environ(), peerEnv+"="+ts.path)
+	cmd.Env = append(os.Environ(), key+"="+value)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -661,9 +671,18 @@ func TestControlRefusesNonRootPeer(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("peer as uid 65534: %v\nstderr: %s", err, stderr.Bytes())
 	}
+	return stdout.Bytes()
+}
+
+func TestControlRefusesNonRootPeer(t *testing.T) {
+	base := nobodyDir(t)
+	h := &fakeHandler{}
+	ts := startServer(t, filepath.Join(base, "run", "control"), h, nil)
+	openToNobody(t, base, ts.path)
+	stdout := runAsNobody(t, peerEnv, ts.path)
 	var got peerOutcome
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		t.Fatalf("peer printed %q: %v\nstderr: %s", stdout.Bytes(), err, stderr.Bytes())
+	if err := json.Unmarshal(stdout, &got); err != nil {
+		t.Fatalf("peer printed %q: %v", stdout, err)
 	}
 	want := peerOutcome{
 		UID:     65534,

@@ -360,3 +360,45 @@ func TestListenUdevStaleAndLive(t *testing.T) {
 		t.Errorf("after the refused second listener the first served %+v, want one ping", got)
 	}
 }
+
+// udevPeerEnv makes the test binary a forger of udev control messages:
+// TestUdevServerRefusesNonRoot runs it as uid 65534 with the socket's
+// path here.
+const udevPeerEnv = "GUDEVD_CONTROL_TEST_UDEV_PEER"
+
+// udevPeerMain sends a reload as udevadm would and prints "sent" once the
+// server has closed the connection.
+func udevPeerMain(path string) int {
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		fmt.Println("dial:", err)
+		return 0
+	}
+	defer c.Close()
+	c.Write(UdevMessage{Version: "udev-252", Op: UdevReload}.Marshal())
+	c.Write(UdevMessage{Version: "udev-252", Op: UdevEnd}.Marshal())
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.Read(make([]byte, 1))
+	fmt.Println("sent")
+	return 0
+}
+
+// TestUdevServerRefusesNonRoot: a reload forged by an unprivileged
+// process on a socket open to it reaches no handler and is counted.
+func TestUdevServerRefusesNonRoot(t *testing.T) {
+	base := nobodyDir(t)
+	h := &recorder{}
+	path := filepath.Join(base, "run", "control")
+	srv, _ := startUdevServer(t, path, h)
+	openToNobody(t, base, path)
+	out := runAsNobody(t, udevPeerEnv, path)
+	if !strings.Contains(string(out), "sent") {
+		t.Fatalf("peer: %s", out)
+	}
+	if got := h.got(); len(got) != 0 {
+		t.Errorf("handled %+v from uid 65534, want nothing", got)
+	}
+	if s := srv.Stats(); s.Refused != 1 || s.Messages != 0 {
+		t.Errorf("stats %+v, want 1 refused and no message", s)
+	}
+}

@@ -51,6 +51,8 @@ type udevHarness struct {
 	sent   []*uevent.Event
 	progs  [][]string
 	failDB bool
+	// failRun makes every RUN program fail, as one exiting 1 does.
+	failRun bool
 }
 
 func newUdevHarness(t *testing.T, ruleText string) *udevHarness {
@@ -90,6 +92,9 @@ func newUdevHarness(t *testing.T, ruleText string) *udevHarness {
 				h.mu.Lock()
 				defer h.mu.Unlock()
 				h.progs = append(h.progs, argv)
+				if h.failRun {
+					return nil, fmt.Errorf("%s: exit status 1: %w", argv[0], rules.ErrProgramFailed)
+				}
 				return nil, nil
 			},
 			QueueFile:  filepath.Join(h.run, "queue"),
@@ -494,5 +499,22 @@ func TestUdevResyncRetriggers(t *testing.T) {
 	}
 	if _, err := h.store.Read("b7:0"); err != nil {
 		t.Errorf("the lost device's database entry after the resync: %v", err)
+	}
+}
+
+// TestUdevRunFails: a failing RUN program is logged and counted; the
+// event is not failed, its database entry and broadcast are whole.
+func TestUdevRunFails(t *testing.T) {
+	h := newUdevHarness(t, testRules)
+	h.failRun = true
+	h.handle(loopEvent(t, 1, "add", "loop0"))
+	if got := props(h.last(t)); slices.Contains(got, "UDEV_WORKER_FAILED=1") || !slices.Contains(got, "ID_TEST=1") {
+		t.Errorf("broadcast: %q", got)
+	}
+	if _, err := h.store.Read("b7:0"); err != nil {
+		t.Errorf("database: %v", err)
+	}
+	if s := h.d.stats().Udev; s.RunErrors != 1 || s.Failed != 0 {
+		t.Errorf("stats: %+v, want 1 RUN error and no failed event", s)
 	}
 }
