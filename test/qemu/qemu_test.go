@@ -11,11 +11,14 @@ import (
 )
 
 // TestDedupOnRealKernel is the project's proof on a real kernel: Debian's
-// 6.1 at 8 vCPUs (QEMU TCG), booted twice with the same initramfs and
-// devices, once under systemd-udevd with its packaged rules and once under
-// gudevd. Every finit_module and init_module is counted by tracefs inside
-// the guest. gudevd must make exactly one load syscall per module and load
-// at least every module udevd loads.
+// 6.1 at 8 vCPUs (QEMU TCG), booted three times with the same initramfs
+// and devices: under systemd-udevd with its packaged rules, under gudevd
+// loading modules (beside no udevd), and under gudevd daemon --udev in
+// udevd's place, coldplugged by the real udevadm trigger and settle. Every
+// finit_module and init_module is counted by tracefs inside the guest.
+// gudevd must make exactly one load syscall per module and load at least
+// every module udevd loads; in udevd's place the real udevadm must also
+// settle, read its database and receive its broadcasts.
 //
 // It needs qemu-system-x86, apt-get, dpkg-deb and depmod (`make deps`
 // installs them) and downloads Debian packages into
@@ -32,39 +35,87 @@ func TestDedupOnRealKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asUdevd, err := h.Run(t.Context(), Kernels[0], "gudevd-udev", cpus)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b strings.Builder
-	WriteSideBySide(&b, []report.Summary{udevd.Summary, gudevd.Summary})
+	WriteSideBySide(&b, []report.Summary{udevd.Summary, gudevd.Summary, asUdevd.Summary})
 	t.Logf("\n%s", b.String())
 
-	u, g := udevd.Summary, gudevd.Summary
+	u := udevd.Summary
 	if u.ModulesLoaded == 0 || u.LoadSyscalls == 0 {
 		t.Fatalf("udevd loaded nothing (%d syscalls, %d modules): the guest setup is broken, the comparison would be vacuous", u.LoadSyscalls, u.ModulesLoaded)
 	}
-	if g.Lost != 0 || u.Lost != 0 {
-		t.Errorf("trace ring buffer dropped events (udevd %d, gudevd %d): counts are not trustworthy", u.Lost, g.Lost)
+	if u.Lost != 0 {
+		t.Errorf("udevd: trace ring buffer dropped %d events: counts are not trustworthy", u.Lost)
 	}
-	if g.Unnamed != 0 {
-		t.Errorf("gudevd: %d load syscalls the kprobe could not name", g.Unnamed)
+	for _, g := range []*Result{gudevd, asUdevd} {
+		checkOneLoadEach(t, udevd, g)
 	}
-	if dups := duplicateLoads(gudevd.Report.Calls); len(dups) > 0 {
-		t.Errorf("gudevd made %d load syscalls for %d distinct modules (duplicates: %v), want one per module",
-			g.LoadSyscalls, g.Distinct, dups)
+	checkUdevClients(t, udevd, asUdevd)
+}
+
+// checkOneLoadEach is the promise for one gudevd run: one load syscall
+// per module, every load named, nothing udevd loaded left out.
+func checkOneLoadEach(t *testing.T, udevd, g *Result) {
+	t.Helper()
+	sc := g.Summary.Scenario
+	if g.Summary.Lost != 0 {
+		t.Errorf("%s: trace ring buffer dropped %d events: counts are not trustworthy", sc, g.Summary.Lost)
+	}
+	if g.Summary.Unnamed != 0 {
+		t.Errorf("%s: %d load syscalls the kprobe could not name", sc, g.Summary.Unnamed)
+	}
+	if dups := duplicateLoads(g.Report.Calls); len(dups) > 0 {
+		t.Errorf("%s made %d load syscalls for %d distinct modules (duplicates: %v), want one per module",
+			sc, g.Summary.LoadSyscalls, g.Summary.Distinct, dups)
 	}
 	// An EEXIST on a module that ended up loaded is a refused duplicate.
 	// One on a module that is not loaded is the module's own init failing
 	// with -EEXIST (pcc_cpufreq does when acpi_cpufreq registered first),
 	// a result systemd-udevd gets too.
 	end := map[string]bool{}
-	for _, m := range gudevd.Report.ModulesEnd {
+	for _, m := range g.Report.ModulesEnd {
 		end[m] = true
 	}
-	for _, c := range gudevd.Report.Calls {
+	for _, c := range g.Report.Calls {
 		if c.Errno == "EEXIST" && (c.Module == "" || end[c.Module]) {
-			t.Errorf("gudevd: %s of %q failed with EEXIST and the module is loaded: a duplicate load", c.Syscall, c.Module)
+			t.Errorf("%s: %s of %q failed with EEXIST and the module is loaded: a duplicate load", sc, c.Syscall, c.Module)
 		}
 	}
-	if missing := missingFrom(report.NewModules(&udevd.Report), report.NewModules(&gudevd.Report)); len(missing) > 0 {
-		t.Errorf("modules systemd-udevd loaded but gudevd did not: %v", missing)
+	if missing := missingFrom(report.NewModules(&udevd.Report), report.NewModules(&g.Report)); len(missing) > 0 {
+		t.Errorf("modules systemd-udevd loaded but %s did not: %v", sc, missing)
+	}
+}
+
+// checkUdevClients: with gudevd in place of udevd, the real udevadm's
+// settle returned 0, its info reads a database as large as udevd's (the
+// same devices with nodes, the same number of links), and its monitor
+// received gudevd's broadcasts. The per-device comparison is the boot
+// diff's (TestUdevDiffOnRealKernel).
+func checkUdevClients(t *testing.T, udevd, g *Result) {
+	t.Helper()
+	if g.Report.SettleExit != 0 {
+		t.Errorf("udevadm settle against gudevd exited %d", g.Report.SettleExit)
+	}
+	count := func(r *Result, prefix string) int {
+		return strings.Count("\n"+string(r.Files["export-db.txt"]), "\n"+prefix)
+	}
+	for _, k := range []string{"P: ", "N: ", "S: "} {
+		if cu, cg := count(udevd, k), count(g, k); cu == 0 || cu != cg {
+			t.Errorf("export-db %q lines: udevd %d, gudevd %d", k, cu, cg)
+		}
+	}
+	info := string(g.Files["info-sda.txt"])
+	for _, want := range []string{"N: sda", "E: DEVNAME=/dev/sda", "S: disk/by-path/"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("udevadm info --name=/dev/sda has no %q:\n%s", want, info)
+		}
+	}
+	mon := string(g.Files["monitor.txt"])
+	if !strings.Contains(mon, "UDEV  [") || !strings.Contains(mon, "SUBSYSTEM=block") || !strings.Contains(mon, "USEC_INITIALIZED=") {
+		t.Errorf("udevadm monitor --udev received no block event from gudevd:\n%.2000s", mon)
 	}
 }
 

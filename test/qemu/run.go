@@ -20,6 +20,9 @@ import (
 //     udevadm trigger (subsystems, then devices) and udevadm settle;
 //   - gudevd: gudevd daemon --coldplug, gudevd settle;
 //   - gudevd-scan: the same with --coldplug=scan (no uevent writes);
+//   - gudevd-udev: gudevd daemon --udev in place of systemd-udevd (its
+//     rules, nodes, database, broadcast), coldplugged as udevd is, by
+//     udevadm trigger and udevadm settle;
 //   - alongside: systemd-udevd with gudevd's 80-drivers.rules and gudevd
 //     loading the modules;
 //   - none: nothing after boot, the kernel's own loads;
@@ -27,7 +30,7 @@ import (
 //     oracle knows the final module set in advance (the coldplug set of
 //     testdata/modules-<kernel>.txt) and loads each module once, as soon as
 //     its dependencies have finished, all independent loads at once.
-var Scenarios = []string{"udevd", "gudevd", "gudevd-scan", "alongside", "none", "oracle"}
+var Scenarios = []string{"udevd", "gudevd", "gudevd-scan", "gudevd-udev", "alongside", "none", "oracle"}
 
 // StormScenarios are the request storms (report.StormActions): after the
 // same gudevd coldplug, one process per vCPU makes the kernel request the

@@ -123,6 +123,14 @@ udevd_coldplug() {
 	udevadm settle --timeout=$((120 + 10 * $(nproc))) || settle_rc=$?
 }
 
+# udev_clients records what the real udevadm reads from the device
+# manager's database after the coldplug: the whole database, and one
+# device's properties by its node.
+udev_clients() {
+	udevadm info --export-db > /out/export-db.txt 2>&1
+	udevadm info --query=all --name=/dev/sda > /out/info-sda.txt 2>&1
+}
+
 gudevd_settle() {
 	gudevd settle --timeout=$((120 + 10 * $(nproc)))s || settle_rc=$?
 }
@@ -199,7 +207,7 @@ capture-libudev)
 	kill $cap
 	wait $cap
 	;;
-udevd|gudevd|gudevd-scan|alongside|none|oracle)
+udevd|gudevd|gudevd-scan|gudevd-udev|alongside|none|oracle)
 	cat /proc/modules > /out/modules-start.txt
 	settle_rc=0
 	trace_start
@@ -209,6 +217,23 @@ udevd|gudevd|gudevd-scan|alongside|none|oracle)
 		echo /sbin/modprobe > /proc/sys/kernel/modprobe
 		udevd_start
 		udevd_coldplug
+		udev_clients
+		;;
+	gudevd-udev)
+		# gudevd in place of udevd (daemon --udev): the rules, nodes,
+		# database and broadcast are gudevd's, the coldplug is udevd's
+		# own, udevadm trigger and udevadm settle on /run/udev/control.
+		echo /sbin/modprobe > /proc/sys/kernel/modprobe
+		gudevd daemon $gflags --udev > /out/gudevd.log 2>&1 &
+		# udevadm settle returns at once when nothing answers its ping.
+		i=0
+		while [ ! -S /run/udev/control ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+		udevadm monitor --udev --property > /out/monitor.txt 2>&1 &
+		mon=$!
+		udevd_coldplug
+		gudevd_settle
+		kill $mon
+		udev_clients
 		;;
 	gudevd)
 		gudevd daemon $gflags --coldplug > /out/gudevd.log 2>&1 &
