@@ -7,13 +7,16 @@ import (
 	"github.com/gudevd/gudevd/uevent"
 )
 
-// handle runs one event through the pipeline. With Config.Udev it is
-// systemd-udevd's worker (handleUdev): the rules, then the device node,
-// links and database, then RUN, then the broadcast; the modules of
-// 80-drivers.rules' `RUN{builtin}+="kmod load"` go to the deduplicated
-// loader (Kmod). Without it the daemon runs beside udevd and does only
-// what 80-drivers.rules does: the MODALIAS of an add event goes to the
-// loader (loadModules).
+// handle runs one event through the pipeline. The MODALIAS of an add event
+// goes to the deduplicated loader first (loadModules), what Debian's
+// 80-drivers.rules does. With Config.Udev the daemon is then
+// systemd-udevd's worker (handleUdev): the rules, the device node, links
+// and database, RUN, the broadcast; the rules' `RUN{builtin}+="kmod load"`
+// reaches the same loader (Kmod), where a MODALIAS already asked for costs
+// nothing. Loading here as well as through the rules makes module loading
+// gudevd's whatever the rules are: Debian's 80-drivers.rules and the
+// override `make install` puts in /etc/udev/rules.d for running beside
+// udevd (which has no MODALIAS line) both load every device's modules.
 //
 // The kernel's remove event for /module/NAME makes modules forget NAME, so
 // a later request loads it again.
@@ -21,11 +24,10 @@ func (d *Daemon) handle(ctx context.Context, ev *uevent.Event) {
 	if ev.Subsystem == "module" && ev.Action == uevent.ActionRemove {
 		d.mods.Forget(path.Base(ev.DevPath))
 	}
+	d.loadModules(ctx, ev)
 	if d.udev != nil {
 		d.handleUdev(ctx, ev)
-		return
 	}
-	d.loadModules(ctx, ev)
 }
 
 // loadModules is 80-drivers.rules' `ENV{MODALIAS}=="?*", RUN{builtin}+="kmod

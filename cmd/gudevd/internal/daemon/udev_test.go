@@ -518,3 +518,25 @@ func TestUdevRunFails(t *testing.T) {
 		t.Errorf("stats: %+v, want 1 RUN error and no failed event", s)
 	}
 }
+
+// TestUdevLoadsWithoutKmodRule: the MODALIAS of an add event is loaded
+// also when the rules have no kmod line (the override make install puts
+// in /etc/udev/rules.d for running beside udevd), and once however many
+// paths ask for it.
+func TestUdevLoadsWithoutKmodRule(t *testing.T) {
+	for _, tt := range []struct {
+		name, rules string
+	}{
+		{"with Debian's kmod line", testRules},
+		{"without it", strings.Replace(testRules, `ENV{MODALIAS}=="?*", RUN{builtin}+="kmod load"`, "", 1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newUdevHarness(t, tt.rules)
+			h.handle(loopEvent(t, 1, "add", "loop0", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
+			h.handle(loopEvent(t, 2, "add", "loop1", "MODALIAS=pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"))
+			if got := h.k.snapshot()["e1000"]; got != 1 {
+				t.Errorf("%d loads of e1000, want 1", got)
+			}
+		})
+	}
+}
