@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test hwdb-cache bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install
+.PHONY: demo test hwdb-cache bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install install-replace-udevd
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
@@ -40,6 +40,18 @@ install: build
 		ship 0755 dist/dracut/90gudevd/$$f $(DRACUTDIR)/$$f; \
 	done; \
 	ship 0644 dist/dracut/90gudevd/initrd-udevadm-cleanup-db.conf $(DRACUTDIR)/initrd-udevadm-cleanup-db.conf
+
+# install-replace-udevd is install plus the drop-in that makes Debian's
+# systemd-udevd.service run `gudevd daemon --udev` (README, "Replacing
+# systemd-udevd"): then `systemctl disable gudevd.service` (two daemons
+# would both claim /run/gudevd/control), `systemctl daemon-reload` and
+# `systemctl restart systemd-udevd`. The initramfs keeps running udevd
+# beside gudevd, as install sets it up.
+install-replace-udevd: install
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	sed 's|/usr/sbin/gudevd|$(SBINDIR)/gudevd|g' dist/systemd/replace-udevd/systemd-udevd.service.d/gudevd.conf > "$$tmp/f"; \
+	install -D -m 0644 "$$tmp/f" "$(DESTDIR)$(SYSCONFDIR)/systemd/system/systemd-udevd.service.d/gudevd.conf"; \
+	echo "install $(SYSCONFDIR)/systemd/system/systemd-udevd.service.d/gudevd.conf"
 
 # deps installs the Debian packages the QEMU harness needs, once.
 deps:
