@@ -215,7 +215,7 @@ type counter struct {
 }
 
 func totals(s *control.Stats) []counter {
-	return []counter{
+	c := []counter{
 		{"events received", s.EventsReceived},
 		{"events dropped by credential check", s.EventsDroppedCreds},
 		{"events malformed", s.EventsMalformed},
@@ -234,4 +234,17 @@ func totals(s *control.Stats) []counter {
 		{"control requests malformed", s.Control.Malformed},
 		{"control clients gone before the reply", s.Control.ClientGone},
 	}
+	if u := s.UdevControl; u != nil {
+		c = append(c, counter{"udev control messages", u.Messages}, counter{"udev control messages refused (not root)", u.Refused},
+			counter{"udev control messages malformed", u.Malformed})
+	}
+	if u := s.Udev; u != nil {
+		c = append(c,
+			counter{"udev events", u.Events}, counter{"udev events failed (UDEV_WORKER_FAILED)", u.Failed},
+			counter{"udev rules aborted", u.RuleErrors}, counter{"udev renames failed", u.RenameErrors},
+			counter{"udev node or link errors", u.NodeErrors}, counter{"udev database errors", u.DBErrors},
+			counter{"udev ATTR/SYSCTL write errors", u.WriteErrors}, counter{"udev RUN errors", u.RunErrors},
+			counter{"udev broadcast errors", u.SendErrors})
+	}
+	return c
 }

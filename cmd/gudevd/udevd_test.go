@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/rtnl"
 	"github.com/gudevd/gudevd/rules/builtin"
 )
@@ -67,5 +68,28 @@ func TestApplyLink(t *testing.T) {
 				t.Errorf("err = %v, want error %v", err, tt.err)
 			}
 		})
+	}
+}
+
+// TestWriteStatsUdev: the udev stage's counters are printed when the
+// daemon has them, and absent otherwise.
+func TestWriteStatsUdev(t *testing.T) {
+	var with, without strings.Builder
+	s := &control.Stats{Udev: &control.UdevEvents{Events: 7, Failed: 3}, UdevControl: &control.UdevStats{Refused: 2}}
+	if err := writeStats(&with, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeStats(&without, &control.Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	// tabwriter pads with runs of spaces; compare words.
+	got := "\n" + strings.Join(strings.Fields(strings.ReplaceAll(with.String(), "\n", " | ")), " ")
+	for _, want := range []string{"| udev events 7 |", "| udev events failed (UDEV_WORKER_FAILED) 3 |", "| udev control messages refused (not root) 2 |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in:\n%s", want, with.String())
+		}
+	}
+	if strings.Contains(without.String(), "udev") {
+		t.Errorf("udev counters without the udev stage:\n%s", without.String())
 	}
 }
