@@ -322,9 +322,7 @@ func (s *ruleSession) loadRules() (*rules.Rules, []rules.Diagnostic) {
 }
 
 func (s *ruleSession) close(ctx context.Context) {
-	if s.hwdb != nil {
-		s.hwdb.Close()
-	}
+	s.closeBuiltins()
 	if s.runner != nil {
 		s.runner.Close(ctx)
 	}

@@ -34,9 +34,10 @@ const udevProgramsMax = 4
 // udevSetup is what `gudevd daemon --udev` opened to be systemd-udevd:
 // closed after the daemon's Run.
 type udevSetup struct {
-	session *ruleSession
-	conn    *uevent.Conn
-	closeFn []func()
+	sessions *udevSessions
+	runner   *programs.Runner
+	conn     *uevent.Conn
+	closeFn  []func()
 	// explicitBuffer: --receive-buffer was given.
 	explicitBuffer bool
 
@@ -59,21 +60,8 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 	if err != nil {
 		return nil, err
 	}
-	s.session = newRuleSessionWith(ctx, e, "/", runner)
-	s.session.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
-	s.session.env.ApplyLink = func(ctx context.Context, dev *builtin.Device, p builtin.LinkPlan) error {
-		s.rtnlMu.Lock()
-		defer s.rtnlMu.Unlock()
-		c, err := s.rtnlConn()
-		if err == nil {
-			err = applyLink(ctx, c, dev, p)
-		}
-		if err != nil {
-			// udevd: "Could not apply link configuration, ignoring".
-			e.log.Warn("could not apply link configuration, ignoring", "devpath", dev.Syspath, "err", err)
-		}
-		return nil
-	}
+	s.runner = runner
+	s.sessions = newUdevSessions(func() *ruleSession { return s.newSession(ctx, e, runner, kmod) })
 	conn, err := uevent.Listen(uevent.GroupNone, e.log, uevent.WithReceiveBuffer(4096))
 	if err != nil {
 		s.close()
@@ -82,8 +70,8 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 	s.conn = conn
 	s.closeFn = append(s.closeFn, func() { conn.Close() })
 	cfg.Udev = &daemon.Udev{
-		Host:       s.session.host,
-		Rules:      s.session.loadRules,
+		Host:       s.sessions.host,
+		Rules:      s.sessions.loadRules,
 		DB:         &devdb.Store{Dir: udevRunDir, Log: e.log},
 		Nodes:      node.New(node.Config{Dev: "/dev", Links: filepath.Join(udevRunDir, "links"), Log: e.log}),
 		Broadcast:  conn.Send,
@@ -101,6 +89,29 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 		return nil, err
 	}
 	return s, nil
+}
+
+// newSession is a rule session over this system whose programs run in
+// runner, whose kmod builtin is the daemon's loader and whose
+// net_setup_link applies its plan over rtnetlink.
+func (s *udevSetup) newSession(ctx context.Context, e *env, runner *programs.Runner, kmod func() *daemon.Daemon) *ruleSession {
+	rs := newRuleSessionWith(ctx, e, "/", runner)
+	rs.runner = nil // shared by every session: closed by udevSetup
+	rs.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
+	rs.env.ApplyLink = func(ctx context.Context, dev *builtin.Device, p builtin.LinkPlan) error {
+		s.rtnlMu.Lock()
+		defer s.rtnlMu.Unlock()
+		c, err := s.rtnlConn()
+		if err == nil {
+			err = applyLink(ctx, c, dev, p)
+		}
+		if err != nil {
+			// udevd: "Could not apply link configuration, ignoring".
+			e.log.Warn("could not apply link configuration, ignoring", "devpath", dev.Syspath, "err", err)
+		}
+		return nil
+	}
+	return rs
 }
 
 // takeSockets takes what systemd-udevd-kernel.socket and
@@ -195,8 +206,11 @@ func applyLink(ctx context.Context, c linkConn, dev *builtin.Device, p builtin.L
 }
 
 func (s *udevSetup) close() {
-	if s.session != nil {
-		s.session.close(context.Background())
+	if s.sessions != nil {
+		s.sessions.close()
+	}
+	if s.runner != nil {
+		s.runner.Close(context.Background())
 	}
 	s.rtnlMu.Lock()
 	if s.rtnl != nil {

@@ -25,10 +25,15 @@ import (
 // only loads the modules of each MODALIAS, beside a udevd that does the
 // rest.
 type Udev struct {
-	// Host is what the rules read and run with (rulehost.Host).
-	Host rules.Host
+	// Host gives what the rules of one event read and run with
+	// (rulehost.Host) and a func the event calls when it is done with it:
+	// a reload may replace the host (a new hwdb, new .link files) while
+	// events still use the old one.
+	Host func() (rules.Host, func())
 	// Rules loads the rules; the daemon calls it in New and on every
-	// reload, and keeps the rules it had when a reload finds none.
+	// reload, and keeps the rules it had when a reload finds none. On a
+	// reload it is also where the builtins' files are read again, as
+	// udevd's reload runs udev_builtin_exit and udev_builtin_init.
 	Rules func() (*rules.Rules, []rules.Diagnostic)
 	// DB is the database, /run/udev/data and /run/udev/tags
 	// (devdb.Store).
@@ -149,11 +154,12 @@ func (d *Daemon) applyStaticNodes(ctx context.Context) {
 
 // udevEvent is one event through the udev stage.
 type udevEvent struct {
-	ev  *uevent.Event
-	dev *rules.Device
-	id  string
-	old devdb.Entry // the database entry of the previous event, if any
-	res *rules.Result
+	host rules.Host // Udev.Host's, for this event
+	ev   *uevent.Event
+	dev  *rules.Device
+	id   string
+	old  devdb.Entry // the database entry of the previous event, if any
+	res  *rules.Result
 }
 
 // handleUdev is udevd 252's worker_process_device for one event: the
@@ -166,7 +172,9 @@ type udevEvent struct {
 func (d *Daemon) handleUdev(ctx context.Context, ev *uevent.Event) {
 	u := d.udev
 	u.count(func(s *control.UdevEvents) { s.Events++ })
-	e, err := d.prepareUdev(ev)
+	host, release := u.cfg.Host()
+	defer release()
+	e, err := d.prepareUdev(ev, host)
 	if err == nil {
 		err = d.evalRules(ctx, e)
 	}
@@ -190,7 +198,7 @@ func (d *Daemon) handleUdev(ctx context.Context, ev *uevent.Event) {
 
 // prepareUdev builds the event's device and reads its previous database
 // entry.
-func (d *Daemon) prepareUdev(ev *uevent.Event) (*udevEvent, error) {
+func (d *Daemon) prepareUdev(ev *uevent.Event, host rules.Host) (*udevEvent, error) {
 	props := make([]rules.Property, len(ev.Props))
 	for i, p := range ev.Props {
 		props[i] = rules.Property{Key: p.Key, Value: p.Value}
@@ -199,7 +207,7 @@ func (d *Daemon) prepareUdev(ev *uevent.Event) (*udevEvent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device of event: %w", err)
 	}
-	e := &udevEvent{ev: ev, dev: dev, id: devdb.ID(dev.Subsystem, dev.Syspath, dev.Major, dev.Minor, dev.Ifindex)}
+	e := &udevEvent{host: host, ev: ev, dev: dev, id: devdb.ID(dev.Subsystem, dev.Syspath, dev.Major, dev.Minor, dev.Ifindex)}
 	if e.id == "" {
 		return e, nil
 	}
@@ -223,7 +231,7 @@ func (d *Daemon) evalRules(ctx context.Context, e *udevEvent) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.EventTimeout)
 	defer cancel()
-	res, err := rules.Eval(ctx, rs, e.dev, controlHost{Host: d.udev.cfg.Host, s: d.udev})
+	res, err := rules.Eval(ctx, rs, e.dev, controlHost{Host: e.host, s: d.udev})
 	if res != nil {
 		for _, dg := range res.Diagnostics {
 			d.log.Warn("udev rules", "devpath", e.ev.DevPath, "diagnostic", dg.String())

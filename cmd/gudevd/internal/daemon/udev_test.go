@@ -76,7 +76,7 @@ func newUdevHarness(t *testing.T, ruleText string) *udevHarness {
 		Tree: testModules(t), Children: 8, LoadWorkers: 4, Runner: h.k, SysfsFS: sysfs,
 		Backoff: []time.Duration{time.Millisecond},
 		Udev: &Udev{
-			Host: host,
+			Host: func() (rules.Host, func()) { return host, func() {} },
 			Rules: func() (*rules.Rules, []rules.Diagnostic) {
 				return rules.Load(root, &rules.Options{Users: rules.PasswdFiles{FS: root}})
 			},

@@ -154,7 +154,7 @@ func (d *Daemon) runQueue(ctx context.Context, e *udevEvent) {
 		case r.Builtin == "kmod":
 			err = d.kmodRun(ctx, r.Argv, e)
 		case r.Builtin != "":
-			_, err = d.udev.cfg.Host.Builtin(ctx, r.Builtin, r.Argv, e.dev, e.res.Properties)
+			_, err = e.host.Builtin(ctx, r.Builtin, r.Argv, e.dev, e.res.Properties)
 		case r.Argv == nil:
 			err = errors.New("invalid command")
 		default:
