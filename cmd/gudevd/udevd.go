@@ -80,6 +80,7 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 		ValidName:  rtnl.ValidName,
 		QueueFile:  filepath.Join(udevRunDir, "queue"),
 		StaticTags: filepath.Join(udevRunDir, "static_node-tags"),
+		Dev:        "/dev",
 	}
 	if cfg.UdevControl == "" {
 		cfg.UdevControl = control.UdevPath

@@ -642,10 +642,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
+	var wg sync.WaitGroup
 	if d.udev != nil {
 		d.applyStaticNodes(ctx)
+		if err := d.startWatcher(evctx); err != nil {
+			return err
+		}
+		defer d.stopWatcher()
 	}
-	var wg sync.WaitGroup
 	d.startEvents(evctx, &wg)
 	wg.Go(func() { d.coldplug(evctx) })
 	d.log.Info("gudevd running", "children_max", d.cfg.Children, "load_workers", d.cfg.LoadWorkers, "coldplug", string(d.cfg.Coldplug))
@@ -659,6 +663,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// the next udev daemon, as udevd does on exit.
 	stopEvents()
 	wg.Wait()
+	d.stopWatcher()
 	d.walks.Wait()
 	err = stopWorkers()
 	// The kernel's helper goes back before `control --exit` is answered:

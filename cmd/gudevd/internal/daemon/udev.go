@@ -55,6 +55,9 @@ type Udev struct {
 	// Writer writes ATTR{} and SYSCTL{} values; nil writes below /sys and
 	// /proc/sys of this system.
 	Writer AttrWriter
+	// Dev is the directory that stands for /dev, where OPTIONS+="watch"
+	// watches nodes; "" watches none.
+	Dev string
 	// StaticTags is /run/udev/static_node-tags, where the tags of the
 	// rules' static nodes go; "" applies no static nodes.
 	StaticTags string
@@ -97,6 +100,9 @@ type udevState struct {
 	queue *queueFile
 	// retriggering is set while a resync's trigger runs.
 	retriggering atomic.Bool
+	// watch is OPTIONS+="watch"'s inotify; nil without Udev.Dev. Run sets
+	// it before events run.
+	watch *watcher
 
 	mu    sync.Mutex // guards stats and env
 	stats control.UdevEvents
@@ -174,6 +180,10 @@ func (d *Daemon) handleUdev(ctx context.Context, ev *uevent.Event) {
 	u.count(func(s *control.UdevEvents) { s.Events++ })
 	host, release := u.cfg.Host()
 	defer release()
+	if u.watch != nil {
+		// udevd: "Disable watch during event processing."
+		u.watch.end(ev.DevPath)
+	}
 	e, err := d.prepareUdev(ev, host)
 	if err == nil {
 		err = d.evalRules(ctx, e)
@@ -193,7 +203,21 @@ func (d *Daemon) handleUdev(ctx context.Context, ev *uevent.Event) {
 		return
 	}
 	d.runQueue(ctx, e)
+	d.beginWatch(e)
 	d.broadcast(ctx, processedEvent(e))
+}
+
+// beginWatch is udev_event_process_inotify_watch: after RUN, the node of
+// a device whose rules said OPTIONS+="watch" is watched.
+func (d *Daemon) beginWatch(e *udevEvent) {
+	w := d.udev.watch
+	if w == nil || !e.res.Watch || e.ev.Action == uevent.ActionRemove || e.dev.Devname == "" {
+		return
+	}
+	x := watched{devpath: e.dev.Devpath(), devnode: e.dev.Devname, disk: e.dev.Subsystem == "block" && e.dev.Devtype == "disk"}
+	if err := w.begin(x); err != nil {
+		d.log.Debug("watch device node", "devpath", x.devpath, "err", err)
+	}
 }
 
 // prepareUdev builds the event's device and reads its previous database

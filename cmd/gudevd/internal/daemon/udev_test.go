@@ -540,3 +540,52 @@ func TestUdevLoadsWithoutKmodRule(t *testing.T) {
 		})
 	}
 }
+
+// TestUdevWatch: OPTIONS+="watch" watches the node after the event; a
+// close after writing it makes a "change" for the device, as udevd's
+// inotify watch does after mkfs; a remove event ends the watch.
+func TestUdevWatch(t *testing.T) {
+	h := newUdevHarness(t, testRules+`KERNEL=="loop0p1", OPTIONS+="watch"`+"\n")
+	part := "/devices/virtual/block/loop0/loop0p1"
+	uevent := filepath.Join(h.sysfs, part, "uevent")
+	if err := os.MkdirAll(filepath.Dir(uevent), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(uevent, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(h.dev, "loop0p1")
+	if err := os.WriteFile(node, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.d.udev.cfg.Dev = h.dev
+	h.d.cfg.Sysfs = h.sysfs
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := h.d.startWatcher(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.d.stopWatcher()
+	ev := kernelEvent(t, 1, "add", part, "block", "MAJOR=259", "MINOR=1", "DEVNAME=loop0p1", "DEVTYPE=partition")
+	h.handle(ev)
+	if err := os.WriteFile(node, []byte("mkfs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFile := func(want string, d time.Duration) bool {
+		for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if b, _ := os.ReadFile(uevent); string(b) == want {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitFile("change", 5*time.Second) {
+		t.Fatal("no change written after the watched node was written and closed")
+	}
+	os.WriteFile(uevent, nil, 0o644)
+	h.handle(kernelEvent(t, 2, "remove", part, "block", "MAJOR=259", "MINOR=1", "DEVNAME=loop0p1", "DEVTYPE=partition"))
+	os.WriteFile(node, []byte("again"), 0o600)
+	if waitFile("change", 300*time.Millisecond) {
+		t.Error("a change after the device's remove event")
+	}
+}
