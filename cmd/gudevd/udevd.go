@@ -35,6 +35,7 @@ const udevProgramsMax = 4
 // closed after the daemon's Run.
 type udevSetup struct {
 	sessions *udevSessions
+	nodes    *node.Nodes
 	runner   *programs.Runner
 	conn     *uevent.Conn
 	closeFn  []func()
@@ -61,6 +62,7 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 		return nil, err
 	}
 	s.runner = runner
+	s.nodes = node.New(node.Config{Dev: "/dev", Links: filepath.Join(udevRunDir, "links"), Log: e.log})
 	s.sessions = newUdevSessions(func() *ruleSession { return s.newSession(ctx, e, runner, kmod) })
 	conn, err := uevent.Listen(uevent.GroupNone, e.log, uevent.WithReceiveBuffer(4096))
 	if err != nil {
@@ -73,7 +75,7 @@ func setupUdev(ctx context.Context, e *env, cfg *daemon.Config, explicitBuffer b
 		Host:       s.sessions.host,
 		Rules:      s.sessions.loadRules,
 		DB:         &devdb.Store{Dir: udevRunDir, Log: e.log},
-		Nodes:      node.New(node.Config{Dev: "/dev", Links: filepath.Join(udevRunDir, "links"), Log: e.log}),
+		Nodes:      s.nodes,
 		Broadcast:  conn.Send,
 		Program:    runner.Program,
 		Rename:     s.rename,
@@ -99,6 +101,9 @@ func (s *udevSetup) newSession(ctx context.Context, e *env, runner *programs.Run
 	rs := newRuleSessionWith(ctx, e, "/", runner)
 	rs.runner = nil // shared by every session: closed by udevSetup
 	rs.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
+	rs.env.ApplyUaccess = func(_ context.Context, acl *builtin.UaccessACL) error {
+		return s.nodes.SetUaccess(acl.Node, acl.Grant, acl.UID)
+	}
 	rs.env.ApplyLink = func(ctx context.Context, dev *builtin.Device, p builtin.LinkPlan) error {
 		s.rtnlMu.Lock()
 		defer s.rtnlMu.Unlock()
