@@ -16,6 +16,7 @@ import (
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/node"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/programs"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/rtnl"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/rulehost"
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/sdaemon"
 	"github.com/gudevd/gudevd/rules/builtin"
 	"github.com/gudevd/gudevd/uevent"
@@ -103,6 +104,13 @@ func (s *udevSetup) newSession(ctx context.Context, e *env, runner *programs.Run
 	rs.env.Kmod = func(ctx context.Context, names []string) error { return kmod().Kmod(ctx, names) }
 	rs.env.ApplyUaccess = func(_ context.Context, acl *builtin.UaccessACL) error {
 		return s.nodes.SetUaccess(acl.Node, acl.Grant, acl.UID)
+	}
+	rs.env.ApplyKeyboard = func(_ context.Context, dev *builtin.Device, a builtin.KeyboardActions) error {
+		if err := rulehost.ApplyKeyboard("/sys", dev, a); err != nil {
+			// udevd logs each failed remap or attribute write and goes on.
+			e.log.Warn("keyboard builtin", "devpath", dev.Syspath, "err", err)
+		}
+		return nil
 	}
 	rs.env.ApplyLink = func(ctx context.Context, dev *builtin.Device, p builtin.LinkPlan) error {
 		s.rtnlMu.Lock()

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/gudevd/gudevd/cmd/gudevd/internal/control"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/rulehost"
 	"github.com/gudevd/gudevd/rules"
 	"github.com/gudevd/gudevd/uevent"
 )
@@ -53,7 +53,7 @@ func (systemWriter) WriteAttr(path, value string) error {
 	if !strings.HasPrefix(p, "/sys/") {
 		return fmt.Errorf("write %s: %w", path, errOutside)
 	}
-	return writeExisting(p, value)
+	return rulehost.WriteExisting(p, value)
 }
 
 func (systemWriter) WriteSysctl(key, value string) error {
@@ -61,24 +61,7 @@ func (systemWriter) WriteSysctl(key, value string) error {
 	if !strings.HasPrefix(p, "/proc/sys/") {
 		return fmt.Errorf("write sysctl %s: %w", key, errOutside)
 	}
-	return writeExisting(p, value)
-}
-
-// writeExisting writes value to a file that must exist, as sysfs and
-// procfs attributes do; nothing is created.
-func writeExisting(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return rulehost.WriteExisting(p, value)
 }
 
 // rename is rename_netif: NAME= renames a network interface on its add

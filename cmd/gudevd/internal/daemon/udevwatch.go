@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/rulehost"
 )
 
 // watcher is udevd's OPTIONS+="watch" (udev-watch.c): the node of a device
@@ -159,7 +161,7 @@ func (d *Daemon) synthesizeChange(x watched) {
 
 func (d *Daemon) writeChange(devpath string) {
 	p := filepath.Join(d.udev.watch.sysfs, devpath, "uevent")
-	if err := writeExisting(p, "change"); err != nil {
+	if err := rulehost.WriteExisting(p, "change"); err != nil {
 		d.log.Debug("synthesize change", "devpath", devpath, "err", err)
 	}
 }
