@@ -431,8 +431,16 @@ func (d *Daemon) retrigger(ctx context.Context) {
 	defer d.udev.retriggering.Store(false)
 	if err := d.trigger(ctx); err != nil {
 		d.log.Error("retrigger after overflow", "err", err)
+		return
 	}
+	// The resync holds settle until the retriggered events are queued:
+	// the kernel counted them when the uevent files were written.
+	d.waitReceived(ctx, retriggerWait)
 }
+
+// retriggerWait bounds the wait for a retrigger's events; one lost again
+// makes another overflow, and another resync.
+const retriggerWait = 10 * time.Second
 
 // coldplug asks for the modules of every device present at start.
 func (d *Daemon) coldplug(ctx context.Context) {

@@ -143,6 +143,19 @@ func loopEvent(t *testing.T, seq uint64, action, name string, props ...string) *
 		append([]string{"MAJOR=7", "MINOR=" + minor, "DEVNAME=" + name, "DEVTYPE=disk"}, props...)...)
 }
 
+// setSeqnum sets kernel/uevent_seqnum, by a rename: the daemon reads it
+// meanwhile and must never see it half written.
+func (h *udevHarness) setSeqnum(t *testing.T, n uint64) {
+	tmp := filepath.Join(h.sysfs, "kernel", ".uevent_seqnum")
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d\n", n)), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(h.sysfs, "kernel", "uevent_seqnum")); err != nil {
+		t.Error(err)
+	}
+}
+
 // handle runs one event to its end, module walks included.
 func (h *udevHarness) handle(ev *uevent.Event) {
 	h.d.handle(context.Background(), ev)
@@ -409,9 +422,7 @@ func TestUdevadmSettleChild(t *testing.T) {
 	send := func(ev *uevent.Event) {
 		// The kernel counts the event before it sends it; a ping waits
 		// for the daemon to have read that far.
-		if err := os.WriteFile(filepath.Join(h.sysfs, "kernel", "uevent_seqnum"), []byte(fmt.Sprintf("%d\n", ev.Seqnum)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		h.setSeqnum(t, ev.Seqnum)
 		src.ch <- sourceItem{ev: ev}
 	}
 	send(loopEvent(t, 1, "add", "loop0"))
@@ -478,12 +489,16 @@ func TestUdevResyncRetriggers(t *testing.T) {
 	var triggers atomic.Int32
 	h.d.cfg.Trigger = func(context.Context) error {
 		triggers.Add(1)
-		src.ch <- sourceItem{ev: loopEvent(t, 2, "add", "loop0")}
+		// The kernel counts the retriggered event when its uevent file is
+		// written; it reaches the socket later.
+		h.setSeqnum(t, 3)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			src.ch <- sourceItem{ev: loopEvent(t, 3, "add", "loop0")}
+		}()
 		return nil
 	}
-	if err := os.WriteFile(filepath.Join(h.sysfs, "kernel", "uevent_seqnum"), []byte("2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.setSeqnum(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	h.d.startEvents(ctx, &wg)
