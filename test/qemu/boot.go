@@ -72,3 +72,19 @@ func (h *Harness) FullBoot(ctx context.Context, k Kernel, c BootConfig, cpus int
 	h.progress("booting bookworm (%s) with %s at %d vCPUs", c, k.Name, cpus)
 	return vm.Run(ctx)
 }
+
+// activeDeviceUnits returns the active units of `systemctl list-units
+// --type=device --all --plain --no-legend` (the report's devices.txt):
+// "dev-vda.device loaded active plugged /dev/vda". systemd makes a device
+// unit active from udev's database and broadcast (the "systemd" tag), so
+// the list shows whether the daemon being udevd served systemd.
+func activeDeviceUnits(list []byte) []string {
+	var active []string
+	for _, l := range strings.Split(string(list), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && strings.HasSuffix(f[0], ".device") && f[2] == "active" {
+			active = append(active, f[0])
+		}
+	}
+	return active
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,12 +15,16 @@ import (
 // TestFullBootOnRealKernel is the small case of `make bench-boot`: Debian
 // bookworm with systemd as init, Debian's 6.1 kernel and its
 // initramfs-tools initramfs, 4 vCPUs, booted to its default target once
-// stock and once with gudevd installed alongside systemd-udevd exactly as
-// the README's install section says (make install, systemctl enable,
-// update-initramfs). Every load syscall of the boot, initramfs and root
-// system together, is counted by tracefs. Alongside must reach the
-// default target with no failed unit stock lacks, load every module stock
-// loads, and make one load syscall per module.
+// stock, once with gudevd installed alongside systemd-udevd exactly as the
+// README's install section says (make install, systemctl enable,
+// update-initramfs), and once with gudevd instead of systemd-udevd in the
+// root system (make install-replace-udevd; see installSteps). Every load
+// syscall of the boot, initramfs and root system together, is counted by
+// tracefs. Alongside and instead must reach the default target with no
+// failed unit stock lacks and load every module stock loads; alongside
+// must make one load syscall per module; instead must activate every
+// device unit stock activates, which systemd takes from the udev database
+// and broadcasts gudevd now writes.
 func TestFullBootOnRealKernel(t *testing.T) {
 	h := qemuHarness(t)
 	requireTools(t, "mmdebstrap", "mkfs.ext4", "unshare", "chroot", "make")
@@ -75,29 +80,88 @@ func TestFullBootOnRealKernel(t *testing.T) {
 			al.sum.Loads.LoadSyscalls, al.sum.Loads.Distinct, dups)
 	}
 	checkGudevdRan(t, al.files, al.calls, al.sum)
-	checkCleanStop(t, al.console)
+	checkCleanStop(t, Alongside, "gudevd.service", al.console)
+
+	in := boots[Instead]
+	if extra := missingFrom(in.sum.Failed, stock.sum.Failed); len(extra) > 0 {
+		t.Errorf("instead: failed units stock does not have: %v (journal of systemd-udevd.service:\n%s)", extra, udevdJournal(in.files["journal.txt"]))
+	}
+	if missing := missingFrom(stock.sum.Modules, in.sum.Modules); len(missing) > 0 {
+		t.Errorf("instead: modules stock loaded but instead did not: %v", missing)
+	}
+	stockDevs := activeDeviceUnits(stock.files["devices.txt"])
+	if !slices.Contains(stockDevs, "dev-vda.device") {
+		t.Errorf("stock: dev-vda.device not active (devices.txt:\n%s): the device check would be vacuous", stock.files["devices.txt"])
+	}
+	if missing := missingFrom(stockDevs, activeDeviceUnits(in.files["devices.txt"])); len(missing) > 0 {
+		t.Errorf("instead: device units active stock but not instead: %v", missing)
+	}
+	// No stop to check at the poweroff: systemd-udevd.service has no
+	// Conflicts=shutdown.target, so systemd-shutdown's final kill ends it,
+	// as it ends udevd in stock, and the console shows no "Stopped" line.
+	checkGudevdUdev(t, in.files, in.calls, in.sum)
 }
 
-// checkCleanStop looks for systemd's report of gudevd.service's stop in the
-// console of the poweroff that ends the boot: a stop that timed out or
-// failed prints otherwise ("Failed to stop", "State 'stop-sigterm' timed
-// out").
-func checkCleanStop(t *testing.T, console []byte) {
+// checkGudevdUdev makes sure the instead boot's systemd-udevd.service was
+// gudevd: its stats count the udev stage's events, and it made the root
+// system's loads.
+func checkGudevdUdev(t *testing.T, files map[string][]byte, calls []report.Call, s report.BootSummary) {
+	t.Helper()
+	var st struct {
+		Udev *struct {
+			Events uint64 `json:"events"`
+			Failed uint64 `json:"failed"`
+		} `json:"udev"`
+	}
+	if err := json.Unmarshal(files["gudevd-stats.json"], &st); err != nil || st.Udev == nil || st.Udev.Events == 0 {
+		t.Errorf("instead: no udev events in the root system's gudevd stats (%v): %s", err, files["gudevd-stats.json"])
+	} else if st.Udev.Failed != 0 {
+		t.Errorf("instead: %d events failed in gudevd's udev stage (journal:\n%s)", st.Udev.Failed, udevdJournal(files["journal.txt"]))
+	}
+	root := 0
+	for _, c := range calls {
+		if c.Comm == "gudevd" && c.Time >= s.SwitchRoot() {
+			root++
+		}
+	}
+	if root == 0 {
+		t.Errorf("instead: gudevd made no load syscall in the root system")
+	}
+}
+
+// udevdJournal returns the journal lines of the instead boot's udevd: the
+// daemon's own (its syslog identifier is the binary's name, gudevd) and
+// systemd's about systemd-udevd.service.
+func udevdJournal(journal []byte) string {
+	var b strings.Builder
+	for _, l := range strings.Split(string(journal), "\n") {
+		if strings.Contains(l, " gudevd[") || strings.Contains(l, "systemd-udevd.service") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// checkCleanStop looks for systemd's report of unit's stop (gudevd's
+// daemon) in the console of the poweroff that ends the boot: a stop that
+// timed out or failed prints otherwise ("Failed to stop", "State
+// 'stop-sigterm' timed out").
+func checkCleanStop(t *testing.T, c BootConfig, unit string, console []byte) {
 	t.Helper()
 	stopped := false
 	for _, l := range strings.Split(string(console), "\n") {
-		if !strings.Contains(l, "gudevd.service") {
+		if !strings.Contains(l, unit) {
 			continue
 		}
 		if strings.Contains(l, "Failed") || strings.Contains(l, "timed out") {
-			t.Errorf("alongside: gudevd.service at shutdown: %q", l)
+			t.Errorf("%s: %s at shutdown: %q", c, unit, l)
 		}
 		if strings.Contains(l, "Stopped") {
 			stopped = true
 		}
 	}
 	if !stopped {
-		t.Errorf("alongside: no \"Stopped gudevd.service\" on the console at poweroff")
+		t.Errorf("%s: no \"Stopped %s\" on the console at poweroff", c, unit)
 	}
 }
 

@@ -70,7 +70,8 @@ func WriteBootTable(w io.Writer, sums []report.BootSummary) error {
 
 // WriteBootSVG draws each boot as a stacked bar of systemd-analyze's
 // kernel, initrd and userspace seconds, grouped by kernel and vCPU count,
-// stock and alongside side by side, with the load syscalls written above.
+// the configurations side by side in BootConfigs' order (stock, alongside,
+// instead), with the load syscalls written above.
 func WriteBootSVG(w io.Writer, sums []report.BootSummary) error {
 	sortBoots(sums)
 	const barW, gap, groupGap, top, plotH, left = 34.0, 6.0, 30.0, 40.0, 300.0, 60.0

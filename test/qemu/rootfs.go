@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // BootConfig names what runs on the full-boot image.
@@ -20,15 +24,19 @@ type BootConfig string
 // loads modules with libkmod, the kernel's helper is kmod's modprobe.
 // Alongside adds gudevd installed as the README says (make install,
 // systemctl enable, update-initramfs): gudevd loads every module, udevd
-// keeps rules, nodes and the database. Instead, gudevd in place of
-// systemd-udevd, comes with the rules engine and the database.
+// keeps rules, nodes and the database. Instead is make
+// install-replace-udevd with gudevd.service disabled: the root system's
+// systemd-udevd.service runs `gudevd daemon --udev` (rules, nodes,
+// database, broadcast and every module load); the initramfs stays
+// alongside's (see installSteps).
 const (
 	Stock     BootConfig = "stock"
 	Alongside BootConfig = "alongside"
+	Instead   BootConfig = "instead"
 )
 
 // BootConfigs lists the configurations in table order.
-var BootConfigs = []BootConfig{Stock, Alongside}
+var BootConfigs = []BootConfig{Stock, Alongside, Instead}
 
 // rootPackages is what the bookworm root holds beyond minbase: systemd as
 // init, udev, kmod, initramfs-tools and both pinned kernels (their postinst
@@ -71,14 +79,16 @@ var debianMirrors = []string{
 func (h *Harness) bootRoot(ctx context.Context) (string, error) {
 	sum := sha256.Sum256([]byte(bootRootRecipe()))
 	dir := filepath.Join(h.Cache, "boot", "root-"+hex.EncodeToString(sum[:6]))
+	unlock, err := lockBuild(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err == nil {
 		return dir, nil
 	}
 	if err := clearRoot(dir); err != nil {
 		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("create boot cache: %w", err)
 	}
 	h.progress("building the bookworm root with mmdebstrap (about 3 minutes)")
 	args := []string{"--variant=minbase", "--mode=root", "--components=main",
@@ -153,38 +163,158 @@ func chrootRun(ctx context.Context, root string, args ...string) error {
 }
 
 // configRoot returns the root directory of one configuration. Stock is the
-// base root; alongside is a copy with gudevd installed into it exactly as
-// the README's install section says. The copy is keyed by what it installs
-// (the repository's shipped files and the binary built from them), so an
-// unchanged tree reuses it.
+// base root; the others are copies with gudevd installed into them by
+// installSteps. A copy is keyed by its configuration, its steps and what
+// they install (the repository's shipped files and the binary built from
+// them), so an unchanged tree reuses it and no two configurations share one.
 func (h *Harness) configRoot(ctx context.Context, c BootConfig) (string, error) {
 	base, err := h.bootRoot(ctx)
 	if err != nil || c == Stock {
 		return base, err
 	}
-	if c != Alongside {
-		return "", fmt.Errorf("boot configuration %q: unknown (have %s, %s)", c, Stock, Alongside)
+	steps := installSteps(c)
+	if steps == nil {
+		return "", fmt.Errorf("boot configuration %q: unknown (have %s)", c, joinConfigs(BootConfigs))
 	}
-	repo := filepath.Join(sourceDir(), "..", "..")
-	key, err := installKey(repo)
+	repo, key, err := h.installSource(filepath.Join(sourceDir(), "..", ".."))
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(h.Cache, "boot", fmt.Sprintf("%s-%s-%s", c, filepath.Base(base), key))
+	dir := filepath.Join(h.Cache, "boot", fmt.Sprintf("%s-%s-%s", c, filepath.Base(base), configKey(key, steps)))
+	unlock, err := lockBuild(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err == nil {
 		return dir, nil
 	}
-	h.progress("installing gudevd into a copy of the boot root (make install, systemctl enable, update-initramfs)")
+	h.progress("installing gudevd into a copy of the boot root for %s (%s)", c, stepNames(steps))
 	if err := copyRoot(ctx, base, dir, string(c)+"-*"); err != nil {
 		return "", err
 	}
-	if err := installGudevd(ctx, repo, dir); err != nil {
-		return "", err
+	for _, st := range steps {
+		if err := st.run(ctx, repo, dir); err != nil {
+			return "", fmt.Errorf("%s root: %w", c, err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".gudevd-done"), nil, 0o644); err != nil {
 		return "", fmt.Errorf("mark %s root built: %w", c, err)
 	}
 	return dir, nil
+}
+
+func joinConfigs(cs []BootConfig) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
+}
+
+// lockBuild serializes the builds of one cached root between processes:
+// several harnesses (go test, qemu-harness, another engineer's run) share
+// the cache, and one that found a root half-built would clear it under the
+// other's feet. The lock is the file dir+".lock", held until unlock.
+func lockBuild(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("create boot cache: %w", err)
+	}
+	f, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", filepath.Base(dir), err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", filepath.Base(dir), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// rootStep is one step of installing gudevd into a root: exactly one of
+// host (a command run on the host in the repository, "ROOT" standing for
+// the root directory) or chroot (a command run inside the root). Steps are
+// data so that configKey can hash them: a change to a configuration's
+// recipe builds its root again.
+type rootStep struct {
+	host, chroot []string
+}
+
+// installSteps is each configuration's install, in order, as the README's
+// Install section says (update-initramfs -k all: a chroot's uname -r is the
+// host's); nil for stock and unknown configurations.
+//
+// Alongside: make install, systemctl enable gudevd.service,
+// update-initramfs.
+//
+// Instead: make install-replace-udevd (make install plus the drop-in that
+// makes systemd-udevd.service run `gudevd daemon --udev`), gudevd.service
+// disabled (the --udev daemon serves /run/gudevd/control too, and two
+// daemons would both claim it), update-initramfs. The initramfs is then
+// alongside's: Debian's initramfs-tools starts /lib/systemd/systemd-udevd
+// --daemon itself (scripts/init-top/udev) and gudevd ships no script that
+// replaces it there, so udevd keeps rules and nodes in the initramfs, with
+// gudevd's hook loading the modules and the 80-drivers.rules override
+// (which Debian's udev hook copies in) keeping udevd's kmod builtin out.
+// The override stays in the root system too, where the --udev daemon loads
+// every add event's MODALIAS before the rules run.
+func installSteps(c BootConfig) []rootStep {
+	initramfs := rootStep{chroot: []string{"update-initramfs", "-u", "-k", "all"}}
+	switch c {
+	case Alongside:
+		return []rootStep{
+			{host: []string{"make", "install", "DESTDIR=ROOT", "PREFIX=/usr"}},
+			{chroot: []string{"systemctl", "enable", "gudevd.service"}},
+			initramfs,
+		}
+	case Instead:
+		return []rootStep{
+			{host: []string{"make", "install-replace-udevd", "DESTDIR=ROOT", "PREFIX=/usr"}},
+			{chroot: []string{"systemctl", "disable", "gudevd.service"}},
+			initramfs,
+		}
+	}
+	return nil
+}
+
+func (st rootStep) String() string {
+	if st.host != nil {
+		return strings.Join(st.host, " ")
+	}
+	return "chroot: " + strings.Join(st.chroot, " ")
+}
+
+func stepNames(steps []rootStep) string {
+	s := make([]string, len(steps))
+	for i, st := range steps {
+		s[i] = st.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+// run carries out the step against root.
+func (st rootStep) run(ctx context.Context, repo, root string) error {
+	var err error
+	if st.host != nil {
+		args := make([]string, len(st.host))
+		for i, a := range st.host {
+			args[i] = strings.ReplaceAll(a, "ROOT", root)
+		}
+		err = runTool(ctx, repo, args[0], args[1:]...)
+	} else {
+		err = chrootRun(ctx, root, st.chroot...)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", st, err)
+	}
+	return nil
+}
+
+// configKey names a configuration's root by what make install takes from
+// the repository (installKey) and by the configuration's steps.
+func configKey(install string, steps []rootStep) string {
+	sum := sha256.Sum256([]byte(install + "\n" + stepNames(steps)))
+	return hex.EncodeToString(sum[:6])
 }
 
 // copyRoot makes dir a fresh copy of the base root. A root per state of
@@ -193,7 +323,9 @@ func (h *Harness) configRoot(ctx context.Context, c BootConfig) (string, error) 
 func copyRoot(ctx context.Context, base, dir, stale string) error {
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), stale))
 	for _, p := range append(old, dir) {
-		if !strings.HasSuffix(p, ".ext4") {
+		// Images go with their roots (clearRoot); a lock file stays, as
+		// another process may hold it.
+		if !strings.HasSuffix(p, ".ext4") && !strings.HasSuffix(p, ".lock") {
 			if err := clearRoot(p); err != nil {
 				return err
 			}
@@ -202,28 +334,20 @@ func copyRoot(ctx context.Context, base, dir, stale string) error {
 	if err := runTool(ctx, "", "cp", "-a", "--reflink=auto", base, dir); err != nil {
 		return fmt.Errorf("copy boot root: %w", err)
 	}
-	return nil
-}
-
-// installGudevd is the README's install section, run against root.
-func installGudevd(ctx context.Context, repo, root string) error {
-	if err := runTool(ctx, repo, "make", "install", "DESTDIR="+root, "PREFIX=/usr"); err != nil {
-		return fmt.Errorf("install gudevd: %w", err)
-	}
-	if err := chrootRun(ctx, root, "systemctl", "enable", "gudevd.service"); err != nil {
-		return fmt.Errorf("enable gudevd: %w", err)
-	}
-	if err := chrootRun(ctx, root, "update-initramfs", "-u", "-k", "all"); err != nil {
-		return fmt.Errorf("rebuild initramfs with gudevd: %w", err)
+	// The copy took the base's done marker: without this, a build cut
+	// short (an interrupted bench) left a root that looked finished, with
+	// the base's initramfs and no gudevd in it, and the next run booted it.
+	if err := os.Remove(filepath.Join(dir, ".gudevd-done")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("copy boot root: %w", err)
 	}
 	return nil
 }
 
-// installKey hashes what make install takes from the repository: the Go
-// sources, the Makefile and the shipped files.
-func installKey(repo string) (string, error) {
-	h := sha256.New()
-	var paths []string
+// installInputs reads what make install takes from the repository: the Go
+// sources (no tests), the Makefile, go.mod and go.sum, the shipped files
+// (dist/) and the rules (rules/udev), by path relative to repo.
+func installInputs(repo string) (map[string][]byte, error) {
+	files := map[string][]byte{}
 	err := filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -237,23 +361,95 @@ func installKey(repo string) (string, error) {
 		}
 		if strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go") || rel == "Makefile" || rel == "go.mod" || rel == "go.sum" ||
 			strings.HasPrefix(rel, "dist"+string(filepath.Separator)) || strings.HasPrefix(rel, filepath.Join("rules", "udev")) {
-			paths = append(paths, rel)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files[rel] = b
 		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("hash install inputs: %w", err)
+		return nil, fmt.Errorf("read install inputs: %w", err)
+	}
+	return files, nil
+}
+
+// installKey hashes the install inputs.
+func installKey(files map[string][]byte) string {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	h := sha256.New()
 	for _, p := range paths {
-		b, err := os.ReadFile(filepath.Join(repo, p))
-		if err != nil {
-			return "", fmt.Errorf("hash install inputs: %w", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", p, len(b))
-		h.Write(b)
+		fmt.Fprintf(h, "%s %d\n", p, len(files[p]))
+		h.Write(files[p])
 	}
-	return hex.EncodeToString(h.Sum(nil)[:6]), nil
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// sources holds each process's snapshot of the install inputs, by
+// repository and cache.
+var sources struct {
+	sync.Mutex
+	m map[[2]string]source
+}
+
+type source struct{ dir, key string }
+
+// installSource returns a copy of the install inputs in the cache
+// (boot/src-KEY) and their key, the same for the whole process: the
+// repository is edited while benchmarks run, and each configuration's root
+// is built when first booted, so building from the live tree gave the
+// configurations of one run different binaries (and rebuilt a root in the
+// middle of a run). make install runs in the copy, so a root holds exactly
+// what its key says.
+func (h *Harness) installSource(repo string) (dir, key string, err error) {
+	sources.Lock()
+	defer sources.Unlock()
+	id := [2]string{h.Cache, repo}
+	if s, ok := sources.m[id]; ok {
+		return s.dir, s.key, nil
+	}
+	files, err := installInputs(repo)
+	if err != nil {
+		return "", "", err
+	}
+	key = installKey(files)
+	dir = filepath.Join(h.Cache, "boot", "src-"+key)
+	unlock, err := lockBuild(dir)
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err != nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return "", "", fmt.Errorf("snapshot install inputs: %w", err)
+		}
+		for rel, b := range files {
+			p := filepath.Join(dir, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return "", "", fmt.Errorf("snapshot install inputs: %w", err)
+			}
+			mode := fs.FileMode(0o644)
+			if fi, err := os.Stat(filepath.Join(repo, rel)); err == nil {
+				mode = fi.Mode().Perm() // the initramfs scripts are executable
+			}
+			if err := os.WriteFile(p, b, mode); err != nil {
+				return "", "", fmt.Errorf("snapshot install inputs: %w", err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".gudevd-done"), nil, 0o644); err != nil {
+			return "", "", fmt.Errorf("snapshot install inputs: %w", err)
+		}
+	}
+	if sources.m == nil {
+		sources.m = map[[2]string]source{}
+	}
+	sources.m[id] = source{dir, key}
+	return dir, key, nil
 }
 
 // rootImage makes the raw ext4 image of a root directory with mkfs.ext4 -d

@@ -9,7 +9,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -376,5 +378,216 @@ func TestStalled(t *testing.T) {
 	err := fmt.Errorf("%w; last console lines", &stallError{line: "x"})
 	if !errors.Is(err, ErrGuestFailed) || !errors.Is(err, ErrEmulatorStall) {
 		t.Errorf("a stall error %v is not both ErrGuestFailed and ErrEmulatorStall", err)
+	}
+}
+
+// TestInstallSteps: each configuration's install, in order, as the
+// README's Install section has it.
+func TestInstallSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    BootConfig
+		want []string
+	}{
+		{"stock installs nothing", Stock, nil},
+		{"unknown", BootConfig("bogus"), nil},
+		{"alongside is the README's install", Alongside, []string{
+			"make install DESTDIR=ROOT PREFIX=/usr",
+			"chroot: systemctl enable gudevd.service",
+			"chroot: update-initramfs -u -k all",
+		}},
+		{"instead replaces udevd in the root system", Instead, []string{
+			"make install-replace-udevd DESTDIR=ROOT PREFIX=/usr",
+			"chroot: systemctl disable gudevd.service",
+			"chroot: update-initramfs -u -k all",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, st := range installSteps(tc.c) {
+				got = append(got, st.String())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("installSteps(%s) (-want +got):\n%s", tc.c, diff)
+			}
+		})
+	}
+}
+
+// TestConfigKey: the same tree gives each configuration its own root, and
+// a change to the tree changes both.
+func TestConfigKey(t *testing.T) {
+	keys := map[string]string{}
+	for _, install := range []string{"aaaa", "bbbb"} {
+		for _, c := range []BootConfig{Alongside, Instead} {
+			k := configKey(install, installSteps(c))
+			if prev, ok := keys[k]; ok {
+				t.Errorf("%s with install key %s has key %s, as %s does", c, install, k, prev)
+			}
+			keys[k] = fmt.Sprintf("%s/%s", c, install)
+		}
+	}
+}
+
+// TestRootStepRun runs host steps against a temporary root: ROOT is
+// replaced, the command runs in the repository, and a failure names its
+// step.
+func TestRootStepRun(t *testing.T) {
+	repo, root := t.TempDir(), t.TempDir()
+	st := rootStep{host: []string{"sh", "-c", `test "$(pwd)" = "$1" && echo made > "$2/made"`, "sh", repo, "ROOT"}}
+	if err := st.run(t.Context(), repo, root); err != nil {
+		t.Fatalf("%s: %v", st, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "made")); err != nil || string(b) != "made\n" {
+		t.Errorf("ROOT/made after the step: %q, %v; want \"made\\n\"", b, err)
+	}
+	err := rootStep{host: []string{"false"}}.run(t.Context(), repo, root)
+	var exit *exec.ExitError
+	if err == nil || !strings.HasPrefix(err.Error(), "false: ") || !errors.As(err, &exit) {
+		t.Errorf("a failing step: %v, want an error naming the step and wrapping the exit status", err)
+	}
+}
+
+// TestInstallReplaceUdevdTarget: instead's first step is a target of the
+// Makefile that installs the drop-in making systemd-udevd.service run
+// gudevd daemon --udev.
+func TestInstallReplaceUdevdTarget(t *testing.T) {
+	repo := filepath.Join("..", "..")
+	mk, err := os.ReadFile(filepath.Join(repo, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := installSteps(Instead)[0].host[1]
+	if !strings.Contains(string(mk), "\n"+target+": install\n") {
+		t.Errorf("the Makefile has no %q target built on install", target)
+	}
+	const conf = "dist/systemd/replace-udevd/systemd-udevd.service.d/gudevd.conf"
+	b, err := os.ReadFile(filepath.Join(repo, conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nExecStart=\n", "\nExecStart=/usr/sbin/gudevd daemon --udev\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q", conf, want)
+		}
+	}
+	if !strings.Contains(string(mk), conf) {
+		t.Errorf("the Makefile does not install %s", conf)
+	}
+}
+
+// TestSortBootsConfigs: within a kernel and vCPU count the rows come as
+// BootConfigs lists them, stock, alongside, instead, whatever the input
+// order.
+func TestSortBootsConfigs(t *testing.T) {
+	in := []report.BootSummary{
+		{Kernel: "6.12", CPUs: 4, Config: "instead"},
+		{Kernel: "6.1", CPUs: 16, Config: "stock"},
+		{Kernel: "6.1", CPUs: 4, Config: "instead"},
+		{Kernel: "6.1", CPUs: 4, Config: "stock"},
+		{Kernel: "6.1", CPUs: 4, Config: "alongside"},
+		{Kernel: "6.12", CPUs: 4, Config: "stock"},
+	}
+	sortBoots(in)
+	var got []string
+	for _, s := range in {
+		got = append(got, fmt.Sprintf("%s/%d/%s", s.Kernel, s.CPUs, s.Config))
+	}
+	want := []string{"6.1/4/stock", "6.1/4/alongside", "6.1/4/instead", "6.1/16/stock", "6.12/4/stock", "6.12/4/instead"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sortBoots (-want +got):\n%s", diff)
+	}
+}
+
+func TestActiveDeviceUnits(t *testing.T) {
+	for _, tc := range []struct {
+		name, list string
+		want       []string
+	}{
+		{"empty", "", nil},
+		{"active and not", "dev-vda.device loaded active plugged /dev/vda\n" +
+			"sys-subsystem-net-devices-ens3.device loaded active plugged 82540EM Gigabit Ethernet Controller\n" +
+			"dev-ttyS3.device loaded inactive dead /dev/ttyS3\n" +
+			"dev-sda.device not-found inactive dead dev-sda.device\n", []string{"dev-vda.device", "sys-subsystem-net-devices-ens3.device"}},
+		{"not a device unit", "systemd-udevd.service loaded active running x\n", nil},
+		{"an error message", "Failed to list units: Connection timed out\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, activeDeviceUnits([]byte(tc.list))); diff != "" {
+				t.Errorf("activeDeviceUnits (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestInstallSource: the install inputs are copied once per process and
+// the copy is what later calls get, however the tree changes meanwhile, so
+// every configuration of one run installs the same gudevd; tests, bin/ and
+// files make install does not take stay out.
+func TestInstallSource(t *testing.T) {
+	repo := t.TempDir()
+	h := &Harness{Cache: t.TempDir()}
+	for name, data := range map[string]string{
+		"Makefile":                     "install:\n",
+		"go.mod":                       "module x\n",
+		"cmd/gudevd/main.go":           "package main\n",
+		"cmd/gudevd/main_test.go":      "package main\n",
+		"dist/systemd/gudevd.service":  "[Unit]\n",
+		"rules/udev/80-drivers.rules":  "LABEL=\"drivers_end\"\n",
+		"rules/testdata/x.rules":       "x\n",
+		"bin/gudevd":                   "ELF",
+		"test/qemu/rootfs.go":          "package qemu\n",
+		"README.md":                    "# gudevd\n",
+		".cache/x":                     "x",
+		"modalias/index.go":            "package modalias\n",
+		"modalias/testdata/modules.go": "package testdata\n",
+	} {
+		p := filepath.Join(repo, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, key, err := h.installSource(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "cmd/gudevd/main.go"), []byte("package main // edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir2, key2, err := h.installSource(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir2 != dir || key2 != key {
+		t.Errorf("second call: %s (key %s), want the first's %s (key %s)", dir2, key2, dir, key)
+	}
+	var got []string
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			got = append(got, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".gudevd-done", "Makefile", "cmd/gudevd/main.go", "dist/systemd/gudevd.service", "go.mod",
+		"modalias/index.go", "modalias/testdata/modules.go", "rules/udev/80-drivers.rules"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("snapshot files (-want +got):\n%s", diff)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "cmd/gudevd/main.go")); string(b) != "package main\n" {
+		t.Errorf("snapshot main.go = %q, want the tree as it was at the first call", b)
+	}
+	files, err := installInputs(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if installKey(files) == key {
+		t.Errorf("the edited tree has the snapshot's key %s", key)
 	}
 }

@@ -131,6 +131,21 @@ func run(ctx context.Context, args []string) error {
 			}
 		})
 		return cmdUdevDiff(ctx, h, *kernel, pair, *out, *reportOnly)
+	case "udev-scale":
+		// 6.12 at 4 vCPUs unless -kernel, -cpus say otherwise; -scenarios
+		// sizes the bursts (blk=1000,net=1000,scsi=200,reps=2).
+		kn, n, spec := "6.12", 4, ""
+		fl.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "kernel":
+				kn = *kernel
+			case "cpus":
+				n = *cpus
+			case "scenarios":
+				spec = *scenarios
+			}
+		})
+		return cmdUdevScale(ctx, h, kn, n, spec, *out, *resume, *reportOnly)
 	case "demo":
 		return cmdDemo(ctx, h, *kernel, *cpus)
 	case "bench":
