@@ -6,7 +6,7 @@ GO ?= go
 PACKAGES := qemu-system-x86 busybox-static kmod cpio zstd xz-utils mmdebstrap dracut-core e2fsprogs
 TOOLS := qemu-system-x86_64 busybox depmod cpio zstd xz dpkg-deb apt-get mmdebstrap dracut mkfs.ext4
 
-.PHONY: demo test hwdb-cache bench bench-requests bench-helper bench-boot bench-limit bench-faults deps build testdata install install-replace-udevd
+.PHONY: demo test hwdb-cache bench bench-requests bench-helper bench-boot bench-limit bench-faults bench-udev-scale deps build testdata install install-replace-udevd
 
 # build makes the static binary gudevd ships as: no dynamic loader on each of
 # the kernel's helper runs (see make bench-helper).
@@ -64,7 +64,7 @@ deps:
 # test runs every package's tests, the modprobe conformance tests and the
 # small QEMU proofs (6.1 at 8 vCPUs, systemd-udevd and gudevd; the request
 # storm at 4 vCPUs, kmod modprobe and gudevd as the kernel's helper; the full
-# Debian boot at 4 vCPUs, stock and with gudevd installed alongside; the
+# Debian boot at 4 vCPUs, stock, alongside and instead; the
 # oracle and gudevd at 4 vCPUs with their timelines and memory; every fault
 # scenario at 4 vCPUs), which fail rather than skip when a tool is missing.
 test: deps hwdb-cache
@@ -134,9 +134,21 @@ bench-helper: deps
 	GUDEVD_BENCH_TREE=$(HELPER_TREE) GUDEVD_BENCH_KVER=$(HELPER_KVER) \
 		$(GO) test -run '^$$' -bench Helper -benchtime 200x -count 3 ./cmd/gudevd/internal/daemon
 
-# bench-boot boots Debian bookworm with systemd, stock and with gudevd
-# installed as README's "Install" says (make install, systemctl enable
-# gudevd.service, update-initramfs), with both kernels at 4, 16 and 64 vCPUs,
+# bench-udev-scale boots the full-boot image under systemd-udevd and under
+# gudevd as systemd-udevd.service (the boot diff's configurations), 6.12 at
+# 4 vCPUs, twice each and interleaved, timing each daemon on 1000 null_blk
+# disks, 1000 dummy interfaces and 200 scsi_debug disks made after the
+# coldplug and on replays of the coldplug, into bench-results/udev-scale
+# (kept, so an interrupted bench resumes); README "Scale" has the findings.
+# 15-20 minutes a boot on two host cores. UDEV_SCALE_FLAGS adds flags, e.g.
+# -kernel 6.1 or -scenarios scsi=0,reps=1.
+bench-udev-scale: deps
+	$(GO) run ./test/qemu/cmd/qemu-harness udev-scale -out bench-results/udev-scale $(UDEV_SCALE_FLAGS)
+
+# bench-boot boots Debian bookworm with systemd three ways: stock, with gudevd
+# installed alongside as README's "Install" says (make install, systemctl enable
+# gudevd.service, update-initramfs) and instead of systemd-udevd (make
+# install-replace-udevd, systemctl disable gudevd.service, update-initramfs), with both kernels at 4, 16 and 64 vCPUs,
 # and writes test/qemu/results/boot.md and boot.svg (runs/ keeps each boot's
 # files, so an interrupted bench resumes). An hour or more on two host cores.
 bench-boot: deps
