@@ -49,11 +49,6 @@ var DiffConfigs = []DiffConfig{DiffUdevd, DiffGudevd}
 // systemd-udevd.service, relative to the repository.
 const replaceUdevdDropIn = "dist/systemd/replace-udevd/systemd-udevd.service.d/gudevd.conf"
 
-// fallbackDropIn stands in for replaceUdevdDropIn while the repository
-// does not ship it: the same two lines, the empty ExecStart= clearing the
-// stock command line as systemd requires before a new one.
-var fallbackDropIn = []byte("[Service]\nExecStart=\nExecStart=/usr/local/sbin/gudevd daemon --udev\n")
-
 // diffRootModules are what the boot diff's initramfs loads to mount the
 // root (gudevd-diff-init): the disk's driver, the file system and the
 // checksum ext4's journal asks the crypto API for (modules.softdep's
@@ -406,78 +401,92 @@ func normalizeEnumeration(facts []Fact) []Fact {
 // gudevd, so it stays cached while gudevd changes; the two differ in
 // nothing else.
 func (h *Harness) diffRoot(ctx context.Context, c DiffConfig) (string, error) {
+	return h.udevRoot(ctx, c, "udevdiff", guestUnit{"gudevd-udev-snapshot", udevSnapshotScript, udevSnapshotUnit})
+}
+
+// guestUnit is a script installed as /usr/local/sbin/NAME with its unit
+// NAME.service enabled in multi-user.target.
+type guestUnit struct {
+	name         string
+	script, unit []byte
+}
+
+// udevRoot is the stock root with u installed and, for gudevd, the static
+// gudevd and the shipped drop-in: the boot diff's roots and the scale
+// benchmark's. kind names the cached directory and the binary's build
+// path, so a udev-diff and a udev-scale building at the same time do not
+// swap the binary under each other's copy.
+func (h *Harness) udevRoot(ctx context.Context, c DiffConfig, kind string, u guestUnit) (string, error) {
 	if c != DiffUdevd && c != DiffGudevd {
-		return "", fmt.Errorf("udev diff configuration %q: unknown (have %s, %s)", c, DiffUdevd, DiffGudevd)
+		return "", fmt.Errorf("%s configuration %q: unknown (have %s, %s)", kind, c, DiffUdevd, DiffGudevd)
 	}
 	base, err := h.bootRoot(ctx)
 	if err != nil {
 		return "", err
 	}
 	files := []rootFile{
-		{"usr/local/sbin/gudevd-udev-snapshot", udevSnapshotScript, 0o755},
-		{"etc/systemd/system/gudevd-udev-snapshot.service", udevSnapshotUnit, 0o644},
+		{"usr/local/sbin/" + u.name, u.script, 0o755},
+		{"etc/systemd/system/" + u.name + ".service", u.unit, 0o644},
 	}
 	if c == DiffGudevd {
-		g := filepath.Join(h.Cache, "bin", "gudevd-udevdiff")
-		if err := h.buildStatic(ctx, "../../cmd/gudevd", g); err != nil {
-			return "", err
-		}
-		bin, err := os.ReadFile(g)
-		if err != nil {
-			return "", fmt.Errorf("read gudevd: %w", err)
-		}
-		dropIn, err := gudevdDropIn(filepath.Join(sourceDir(), "..", "..", replaceUdevdDropIn))
+		g, err := h.gudevdFiles(ctx, filepath.Join(h.Cache, "bin", "gudevd-"+kind))
 		if err != nil {
 			return "", err
 		}
-		files = append(files,
-			rootFile{"usr/local/sbin/gudevd", bin, 0o755},
-			rootFile{"etc/systemd/system/systemd-udevd.service.d/gudevd.conf", dropIn, 0o644})
+		files = append(files, g...)
 	}
 	sum := sha256.New()
 	for _, f := range files {
 		fmt.Fprintf(sum, "%s %o %d\n", f.path, f.mode, len(f.data))
 		sum.Write(f.data)
 	}
-	stale := "udevdiff-" + string(c) + "-*"
-	dir := filepath.Join(h.Cache, "boot", fmt.Sprintf("udevdiff-%s-%s-%s", c, filepath.Base(base), hex.EncodeToString(sum.Sum(nil)[:6])))
+	dir := filepath.Join(h.Cache, "boot", fmt.Sprintf("%s-%s-%s-%s", kind, c, filepath.Base(base), hex.EncodeToString(sum.Sum(nil)[:6])))
 	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err == nil {
 		return dir, nil
 	}
-	h.progress("making the %s root of the udev diff", c)
-	if err := copyRoot(ctx, base, dir, stale); err != nil {
+	h.progress("making the %s root of the %s", c, kind)
+	if err := copyRoot(ctx, base, dir, kind+"-"+string(c)+"-*"); err != nil {
 		return "", err
 	}
 	if err := writeRootFiles(dir, files); err != nil {
-		return "", fmt.Errorf("make %s root: %w", c, err)
+		return "", fmt.Errorf("make %s %s root: %w", c, kind, err)
 	}
 	// Enabled as systemctl enable would: a link in multi-user.target.wants.
 	wants := filepath.Join(dir, "etc/systemd/system/multi-user.target.wants")
 	if err := os.MkdirAll(wants, 0o755); err != nil {
-		return "", fmt.Errorf("make %s root: %w", c, err)
+		return "", fmt.Errorf("make %s %s root: %w", c, kind, err)
 	}
-	if err := os.Symlink("/etc/systemd/system/gudevd-udev-snapshot.service", filepath.Join(wants, "gudevd-udev-snapshot.service")); err != nil {
-		return "", fmt.Errorf("enable snapshot: %w", err)
+	unit := u.name + ".service"
+	if err := os.Symlink("/etc/systemd/system/"+unit, filepath.Join(wants, unit)); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("enable %s: %w", unit, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".gudevd-done"), nil, 0o644); err != nil {
-		return "", fmt.Errorf("mark %s root built: %w", c, err)
+		return "", fmt.Errorf("mark %s %s root built: %w", c, kind, err)
 	}
 	return dir, nil
 }
 
-// gudevdDropIn reads the shipped drop-in, with the binary's path as
-// installed in the diff's root (/usr/local/sbin, as make install's sed
-// turns /usr/sbin/gudevd into SBINDIR's), or the fallback while the
-// repository has none.
-func gudevdDropIn(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fallbackDropIn, nil
+// gudevdFiles are what makes a root's systemd-udevd.service gudevd: the
+// static binary, built at bin, as /usr/local/sbin/gudevd, and the shipped
+// drop-in with that path, as make install's sed turns /usr/sbin/gudevd
+// into SBINDIR's.
+func (h *Harness) gudevdFiles(ctx context.Context, bin string) ([]rootFile, error) {
+	if err := h.buildStatic(ctx, "../../cmd/gudevd", bin); err != nil {
+		return nil, err
 	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("read gudevd: %w", err)
+	}
+	dropIn, err := os.ReadFile(filepath.Join(sourceDir(), "..", "..", replaceUdevdDropIn))
 	if err != nil {
 		return nil, fmt.Errorf("read gudevd drop-in: %w", err)
 	}
-	return bytes.ReplaceAll(b, []byte("/usr/sbin/gudevd"), []byte("/usr/local/sbin/gudevd")), nil
+	dropIn = bytes.ReplaceAll(dropIn, []byte("/usr/sbin/gudevd"), []byte("/usr/local/sbin/gudevd"))
+	return []rootFile{
+		{"usr/local/sbin/gudevd", b, 0o755},
+		{"etc/systemd/system/systemd-udevd.service.d/gudevd.conf", dropIn, 0o644},
+	}, nil
 }
 
 // diffInitramfs builds, once per kernel and module list, the busybox

@@ -3,13 +3,10 @@ package qemu
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -351,68 +348,10 @@ func (h *Harness) udevScaleBoot(ctx context.Context, k Kernel, c DiffConfig, o S
 	return b, nil
 }
 
-// scaleRoot is the diff's root (diffRoot) with the scale unit in place of
-// the snapshot: the stock root and, for gudevd, the static gudevd and the
-// shipped drop-in.
+// scaleRoot is the diff's root (udevRoot) with the scale unit in place of
+// the snapshot.
 func (h *Harness) scaleRoot(ctx context.Context, c DiffConfig) (string, error) {
-	if c != DiffUdevd && c != DiffGudevd {
-		return "", fmt.Errorf("udev scale configuration %q: unknown (have %s, %s)", c, DiffUdevd, DiffGudevd)
-	}
-	base, err := h.bootRoot(ctx)
-	if err != nil {
-		return "", err
-	}
-	files := []rootFile{
-		{"usr/local/sbin/gudevd-udev-scale", udevScaleScript, 0o755},
-		{"etc/systemd/system/gudevd-udev-scale.service", udevScaleUnit, 0o644},
-	}
-	if c == DiffGudevd {
-		// Not the diff's binary path: a udev-diff building at the same
-		// time must not swap the binary under this copy.
-		g := filepath.Join(h.Cache, "bin", "gudevd-udevscale")
-		if err := h.buildStatic(ctx, "../../cmd/gudevd", g); err != nil {
-			return "", err
-		}
-		bin, err := os.ReadFile(g)
-		if err != nil {
-			return "", fmt.Errorf("read gudevd: %w", err)
-		}
-		dropIn, err := gudevdDropIn(filepath.Join(sourceDir(), "..", "..", replaceUdevdDropIn))
-		if err != nil {
-			return "", err
-		}
-		files = append(files,
-			rootFile{"usr/local/sbin/gudevd", bin, 0o755},
-			rootFile{"etc/systemd/system/systemd-udevd.service.d/gudevd.conf", dropIn, 0o644})
-	}
-	sum := sha256.New()
-	for _, f := range files {
-		fmt.Fprintf(sum, "%s %o %d\n", f.path, f.mode, len(f.data))
-		sum.Write(f.data)
-	}
-	stale := "udevscale-" + string(c) + "-*"
-	dir := filepath.Join(h.Cache, "boot", fmt.Sprintf("udevscale-%s-%s-%s", c, filepath.Base(base), hex.EncodeToString(sum.Sum(nil)[:6])))
-	if _, err := os.Stat(filepath.Join(dir, ".gudevd-done")); err == nil {
-		return dir, nil
-	}
-	h.progress("making the %s root of the udev scale benchmark", c)
-	if err := copyRoot(ctx, base, dir, stale); err != nil {
-		return "", err
-	}
-	if err := writeRootFiles(dir, files); err != nil {
-		return "", fmt.Errorf("make %s scale root: %w", c, err)
-	}
-	wants := filepath.Join(dir, "etc/systemd/system/multi-user.target.wants")
-	if err := os.MkdirAll(wants, 0o755); err != nil {
-		return "", fmt.Errorf("make %s scale root: %w", c, err)
-	}
-	if err := os.Symlink("/etc/systemd/system/gudevd-udev-scale.service", filepath.Join(wants, "gudevd-udev-scale.service")); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("enable scale unit: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".gudevd-done"), nil, 0o644); err != nil {
-		return "", fmt.Errorf("mark %s scale root built: %w", c, err)
-	}
-	return dir, nil
+	return h.udevRoot(ctx, c, "udevscale", guestUnit{"gudevd-udev-scale", udevScaleScript, udevScaleUnit})
 }
 
 // scaleKey groups the runs that compare: one kernel, vCPU count and

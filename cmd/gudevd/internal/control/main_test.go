@@ -25,9 +25,6 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(udevPeerEnv); path != "" {
 		os.Exit(udevPeerMain(path))
 	}
-	if udevadm := os.Getenv(udevadmEnv); udevadm != "" {
-		os.Exit(udevadmMain(udevadm))
-	}
 	os.Exit(m.Run())
 }
 

@@ -3,9 +3,9 @@ package control
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gudevd/gudevd/cmd/gudevd/internal/privaterun"
 	"log/slog"
 	"net"
 	"os"
@@ -21,9 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// udevadmEnv makes the test binary, run by unshare(1) in a mount namespace
-// of its own, serve /run/udev/control and drive the real udevadm against
-// it (TestUdevadmControl).
+// udevadmEnv names the real udevadm for TestUdevadmControlChild, which
+// TestUdevadmControl runs in a mount namespace of its own.
 const udevadmEnv = "GUDEVD_CONTROL_TEST_UDEVADM"
 
 // recorder is a UdevHandler that keeps every message; UdevExit cancels
@@ -230,37 +229,50 @@ func TestUdevServerExit(t *testing.T) {
 // the tests run) against the server: ping, log level, children max,
 // environment, the exec queue, reload and exit must each arrive as the
 // message udevd would handle. udevadm only knows /run/udev/control, so the
-// server runs in a mount namespace of its own with a tmpfs on /run.
+// server runs in a mount namespace of its own with a tmpfs on /run
+// (TestUdevadmControlChild).
 func TestUdevadmControl(t *testing.T) {
-	udevadm, err := exec.LookPath("udevadm")
-	if err != nil {
-		t.Skip("no udevadm")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and unshare(1) for a private /run")
-	}
-	self, err := os.Executable() // not /proc/self/exe: unshare(1) would resolve it to itself
+	privaterun.Run(t, "TestUdevadmControlChild", udevadmEnv, privaterun.Udevadm(t))
+}
+
+type udevadmOutcome struct {
+	Messages      []UdevMessage
+	Errors        []string
+	Stats         UdevStats
+	SocketRemoved bool
+}
+
+func TestUdevadmControlChild(t *testing.T) {
+	udevadm := privaterun.Enter(t, udevadmEnv)
+	h := &recorder{}
+	srv, err := ListenUdev(UdevPath, h, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), udevadmEnv+"="+udevadm)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if strings.Contains(stderr.String(), "unshare failed") || errors.As(err, &ee) && ee.ExitCode() == udevadmNoMount {
-			t.Skipf("no mount namespace here: %s", stderr.String())
-		}
-		t.Fatalf("%v\nstderr: %s", err, stderr.String())
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.exit = cancel
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx) }()
 	var got udevadmOutcome
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		t.Fatalf("helper printed %q: %v\nstderr: %s", stdout.Bytes(), err, stderr.String())
+	for _, args := range [][]string{
+		{"--ping"}, {"--log-level=debug"}, {"--children-max=7"}, {"--property=FOO=bar"}, {"--property=FOO="},
+		{"--stop-exec-queue"}, {"--start-exec-queue"}, {"--reload"}, {"--exit"},
+	} {
+		b, err := exec.Command(udevadm, append([]string{"control", "--timeout=5"}, args...)...).CombinedOutput()
+		if err != nil {
+			got.Errors = append(got.Errors, fmt.Sprintf("udevadm control %s: %v: %s", args, err, b))
+		}
 	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		got.Errors = append(got.Errors, "server still running after --exit")
+		cancel()
+		<-done
+	}
+	got.Messages, got.Stats = h.got(), srv.Stats()
+	_, err = os.Stat(UdevPath)
+	got.SocketRemoved = errors.Is(err, os.ErrNotExist)
 	want := udevadmOutcome{
 		Messages: []UdevMessage{
 			{Op: UdevPing},
@@ -284,57 +296,6 @@ func TestUdevadmControl(t *testing.T) {
 			t.Errorf("version %q, want udev-N", m.Version)
 		}
 	}
-}
-
-// udevadmNoMount is the helper's exit status when it may not mount a
-// tmpfs on /run: the test is skipped, not failed.
-const udevadmNoMount = 3
-
-type udevadmOutcome struct {
-	Messages      []UdevMessage
-	Errors        []string `json:",omitempty"`
-	Stats         UdevStats
-	SocketRemoved bool
-}
-
-// udevadmMain is TestUdevadmControl's helper, in its own mount namespace.
-func udevadmMain(udevadm string) int {
-	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
-		fmt.Fprintln(os.Stderr, "mount /run:", err)
-		return udevadmNoMount
-	}
-	h := &recorder{}
-	srv, err := ListenUdev(UdevPath, h, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.exit = cancel
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx) }()
-	var out udevadmOutcome
-	for _, args := range [][]string{
-		{"--ping"}, {"--log-level=debug"}, {"--children-max=7"}, {"--property=FOO=bar"}, {"--property=FOO="},
-		{"--stop-exec-queue"}, {"--start-exec-queue"}, {"--reload"}, {"--exit"},
-	} {
-		b, err := exec.Command(udevadm, append([]string{"control", "--timeout=5"}, args...)...).CombinedOutput()
-		if err != nil {
-			out.Errors = append(out.Errors, fmt.Sprintf("udevadm control %s: %v: %s", args, err, b))
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		out.Errors = append(out.Errors, "server still running after --exit")
-		cancel()
-		<-done
-	}
-	out.Messages, out.Stats = h.got(), srv.Stats()
-	_, err = os.Stat(UdevPath)
-	out.SocketRemoved = errors.Is(err, os.ErrNotExist)
-	json.NewEncoder(os.Stdout).Encode(out)
-	return 0
 }
 
 // TestListenUdevStaleAndLive: a socket nobody serves (a killed daemon's) is

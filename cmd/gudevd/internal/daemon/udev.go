@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -286,7 +287,7 @@ func (h controlHost) ControlProperty(key string) (string, bool) {
 // setEnv is SET_ENV: "KEY=VALUE" sets a global property, "KEY=" or "KEY"
 // unsets it (udevd's on_ctrl_msg).
 func (s *udevState) setEnv(kv string) {
-	k, v, _ := cutEq(kv)
+	k, v, _ := strings.Cut(kv, "=")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v == "" {
@@ -297,15 +298,6 @@ func (s *udevState) setEnv(kv string) {
 		s.env = map[string]string{}
 	}
 	s.env[k] = v
-}
-
-func cutEq(s string) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // nodeDevice is the event's device as package node takes it; ok is false

@@ -178,6 +178,9 @@ func (d *Daemon) kmodRun(ctx context.Context, argv []string, e *udevEvent) error
 		if !ok || m == "" {
 			return errors.New("kmod: the device has no MODALIAS")
 		}
+		if e.ev.Action == uevent.ActionAdd && m == e.ev.Get("MODALIAS") {
+			return nil // handle's loadModules asked for it before the rules
+		}
 		names = []string{m}
 	}
 	d.Kmod(ctx, names)
